@@ -1,0 +1,28 @@
+"""`build_model(name, ...)` and `list_models()` over the registry of ResNet families."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import keras
+
+from .registry import MODELS
+from . import zoo_cifar  # noqa: F401  (registers resnet20… and plain20…)
+
+
+def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = "A",
+                **kwargs) -> keras.Model:
+    """Build a registered model; returns a Keras model mapping NHWC float images to logits."""
+    return MODELS.get(name)(num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+def list_models() -> List[str]:
+    return MODELS.names()
+
+
+def model_info(name: str) -> dict:
+    return MODELS.info(name)
+
+
+def count_trainable_params(model: keras.Model) -> int:
+    return int(sum(v.numpy().size for v in model.trainable_variables))

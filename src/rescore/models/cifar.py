@@ -1,0 +1,59 @@
+"""CIFAR ResNet v1 and its plain counterpart (He et al. 2016, §4.2).
+
+A 3x3 conv with 16 filters, then three stages of n basic blocks on 32x32, 16x16 and
+8x8 maps with 16, 32 and 64 filters (depth 6n+2), global average pooling and a
+10-way fully connected layer. Plain nets are the same stack without shortcuts.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import keras
+from keras import layers
+
+from .layers import bn, classifier, conv, conv_bn, relu, shortcut
+
+CIFAR_WIDTHS = (16, 32, 64)
+
+
+def blocks_per_stage(depth: int, layers_per_block: int = 2) -> int:
+    """6n+2 for basic blocks (2 convs each), 9n+2 for bottlenecks (3 convs each)."""
+    convs = depth - 2
+    per_block_depth = 3 * layers_per_block
+    if depth < 2 + per_block_depth or convs % per_block_depth:
+        raise ValueError(f"depth {depth} is not {per_block_depth}n+2 (n >= 1): valid depths are "
+                         f"{', '.join(str(per_block_depth * n + 2) for n in range(1, 6))}, ...")
+    return convs // per_block_depth
+
+
+def basic_block(x, in_channels: int, out_channels: int, stride: int, option: Optional[str],
+                name: str):
+    """conv-BN-ReLU-conv-BN, add the shortcut (unless plain), ReLU."""
+    y = relu(conv_bn(x, out_channels, 3, stride, name=f"{name}_1"), name=f"{name}_1_relu")
+    y = conv_bn(y, out_channels, 3, 1, name=f"{name}_2")
+    if option is not None:
+        y = layers.Add(name=f"{name}_add")(
+            [y, shortcut(x, in_channels, out_channels, stride, option, name=f"{name}_short")])
+    return relu(y, name=f"{name}_out")
+
+
+def cifar_resnet(depth: int, num_classes: int = 10, shortcut: Optional[str] = "A",
+                 widths: Sequence[int] = CIFAR_WIDTHS, input_shape=(32, 32, 3),
+                 name: Optional[str] = None) -> keras.Model:
+    """The one builder behind resnet20…resnet1202 (shortcut='A'|'B'|'C') and plain nets
+    (shortcut=None)."""
+    n = blocks_per_stage(depth)
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = relu(bn(conv(inputs, widths[0], 3, 1, name="stem_conv"), name="stem_bn"),
+             name="stem_relu")
+    channels = widths[0]
+    for stage, width in enumerate(widths, start=1):
+        for block in range(1, n + 1):
+            stride = 2 if stage > 1 and block == 1 else 1
+            x = basic_block(x, channels, width, stride, shortcut,
+                            name=f"stage{stage}_block{block}")
+            channels = width
+    outputs = classifier(x, num_classes)
+    default = f"{'resnet' if shortcut else 'plain'}{depth}"
+    return keras.Model(inputs, outputs, name=name or default)
