@@ -27,7 +27,7 @@ def _register_plain(depth: int) -> None:
         return cifar_resnet(depth, num_classes=num_classes, shortcut=None, **kwargs)
 
 
-for _depth in (20, 32, 44, 56, 110, 1202):
+for _depth in (8, 20, 32, 44, 56, 110, 1202):  # resnet8: a tiny net for smoke runs
     _register_resnet(_depth)
 for _depth in (20, 32, 44, 56, 110):
     _register_plain(_depth)

@@ -1,0 +1,200 @@
+"""Config schemas (dataclasses in Hydra's ConfigStore) and the start-up checks.
+
+Hydra composes conf/ against these schemas, so a wrong type or an unknown key fails at
+composition. `check_config` then catches values that are well typed but wrong (a negative
+rate, milestones out of order), before an hour of training is spent. Config is read here,
+once; everything below takes plain arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+
+@dataclass
+class ModelConfig:
+    name: str = "resnet20"
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # extra builder args, e.g. stem
+
+
+@dataclass
+class ShortcutConfig:
+    option: str = "A"  # A: zero-pad, B: project when dims change, C: always project
+
+
+@dataclass
+class DataConfig:
+    name: str = "cifar10"  # cifar10 | synthetic
+    root: Optional[str] = None  # None: $RESCORE_DATA or ~/.cache/rescore
+    download: bool = True
+    val_split: int = 0  # >0: hold out that many training images (paper: 5000)
+    normalize: str = "pixel_mean"  # pixel_mean (paper) | channel_std
+    augment: bool = True
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    num_classes: int = 10
+    synthetic_train: int = 2048  # sizes of data=synthetic
+    synthetic_test: int = 512
+
+
+@dataclass
+class WarmupConfig:
+    lr: float = 0.01
+    until_train_error: Optional[float] = None  # e.g. 0.8: warm up until train error < 80%
+    steps: int = 0  # or a fixed number of iterations (scaled by schedule_scale)
+    max_steps: int = 4000  # the error-based warm-up gives up here (scaled)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    wd: float = 1e-4
+    wd_bn: bool = False  # also decay BN gamma/beta and biases
+    milestones: List[int] = field(default_factory=lambda: [32000, 48000])
+    gamma: float = 0.1
+    max_steps: int = 64000
+    schedule_scale: Any = 1  # a number or a fraction like "1/32"
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+
+
+@dataclass
+class TrainerConfig:
+    eval_every: int = 2000
+    log_every: int = 100
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
+    deterministic: bool = False  # TF op determinism (bitwise-repeatable on CPU)
+    jit_compile: bool = False
+    threads: int = 0  # intra-op threads; 0 lets TF decide
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    shortcut: ShortcutConfig = field(default_factory=ShortcutConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    name: str = "default"  # experiment name: the first level of the run folder
+    out_root: str = "outputs"
+
+
+def register_schemas() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=Config)
+    for group, node in (("model", ModelConfig), ("data", DataConfig), ("optim", OptimConfig),
+                        ("shortcut", ShortcutConfig), ("trainer", TrainerConfig)):
+        cs.store(group=group, name="schema", node=node)
+
+
+# Keys that change how a run is watched or stored, never what it computes: left out of
+# the digest, so changing them resumes the same run folder.
+NON_RESULT_KEYS = {
+    "data": {"root", "download"},
+    "trainer": {"eval_every", "log_every", "checkpoint_every", "keep_checkpoints", "progress",
+                "threads"},
+}
+NON_RESULT_TOP = {"seed", "name", "out_root", "hydra"}
+
+
+def result_defining(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    kept = {k: v for k, v in cfg.items() if k not in NON_RESULT_TOP}
+    for group, keys in NON_RESULT_KEYS.items():
+        if isinstance(kept.get(group), dict):
+            kept[group] = {k: v for k, v in kept[group].items() if k not in keys}
+    return kept
+
+
+def config_digest(cfg: Dict[str, Any], length: int = 10) -> str:
+    """A short hash of everything that defines a run's result (not its seed or folder)."""
+    text = json.dumps(result_defining(cfg), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _digest_resolver(*, _root_: DictConfig) -> str:
+    plain = OmegaConf.to_container(_root_, resolve=False)
+    plain.pop("hydra", None)
+    resolved = OmegaConf.to_container(OmegaConf.create(plain), resolve=True)
+    return config_digest(resolved)
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("rescore_digest"):
+        OmegaConf.register_new_resolver("rescore_digest", _digest_resolver)
+
+
+def to_settings(cfg: DictConfig) -> Config:
+    """The composed DictConfig → a plain, checked `Config` dataclass (read once, here)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), container))
+    check_config(settings)
+    return settings
+
+
+def check_config(c: Config) -> None:
+    """Values that type-check but cannot be right fail here, at start-up."""
+    from .train.schedule import parse_scale, scaled_schedule  # noqa: avoid TF at import
+
+    problems = []
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            problems.append(message)
+
+    o, d, t = c.optim, c.data, c.trainer
+    need(o.lr > 0, f"optim.lr must be > 0, got {o.lr}")
+    need(o.wd >= 0, f"optim.wd must be >= 0, got {o.wd}")
+    need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum}")
+    need(0 < o.gamma <= 1, f"optim.gamma must be in (0, 1], got {o.gamma}")
+    need(o.max_steps > 0, f"optim.max_steps must be > 0, got {o.max_steps}")
+    need(list(o.milestones) == sorted(set(o.milestones)),
+         f"optim.milestones must be strictly increasing, got {list(o.milestones)}")
+    need(all(0 < m < o.max_steps for m in o.milestones),
+         f"optim.milestones must lie in (0, max_steps={o.max_steps}), got {list(o.milestones)}")
+    need(o.warmup.lr > 0, f"optim.warmup.lr must be > 0, got {o.warmup.lr}")
+    need(o.warmup.steps >= 0, f"optim.warmup.steps must be >= 0, got {o.warmup.steps}")
+    need(o.warmup.until_train_error is None or 0 < o.warmup.until_train_error <= 1,
+         f"optim.warmup.until_train_error must be in (0, 1], got {o.warmup.until_train_error}")
+    try:
+        parse_scale(o.schedule_scale)
+        max_steps, milestones, _ = scaled_schedule(o.max_steps, o.milestones, o.warmup.steps,
+                                                   o.schedule_scale)
+        need(list(milestones) == sorted(set(milestones)) and all(m < max_steps for m in milestones),
+             f"optim.schedule_scale={o.schedule_scale} collapses the milestones "
+             f"{list(o.milestones)} into {list(milestones)} (max_steps {max_steps})")
+    except ValueError as err:
+        problems.append(f"optim.schedule_scale: {err}")
+    need(d.batch_size > 0, f"data.batch_size must be > 0, got {d.batch_size}")
+    need(d.eval_batch_size > 0, f"data.eval_batch_size must be > 0, got {d.eval_batch_size}")
+    need(d.val_split >= 0, f"data.val_split must be >= 0, got {d.val_split}")
+    need(d.name in ("cifar10", "synthetic"),
+         f"unknown data.name {d.name!r}; valid: cifar10, synthetic")
+    need(d.normalize in ("pixel_mean", "channel_std"),
+         f"unknown data.normalize {d.normalize!r}; valid: pixel_mean, channel_std")
+    need(c.shortcut.option in ("A", "B", "C"),
+         f"unknown shortcut {c.shortcut.option!r}; valid: A, B, C")
+    for key in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
+        need(getattr(t, key) > 0, f"trainer.{key} must be > 0, got {getattr(t, key)}")
+    need(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+    _check_model(c, problems)
+    if problems:
+        raise ValueError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def _check_model(c: Config, problems: List[str]) -> None:
+    from .models import list_models  # registry lookup only: no model is built here
+
+    if c.model.name not in list_models():
+        from .registry import unknown_name_message
+        problems.append(unknown_name_message("model", c.model.name, list_models()))

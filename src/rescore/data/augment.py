@@ -1,0 +1,34 @@
+"""The paper's training augmentation as stateless ops: every crop and flip is a pure
+function of (seed, iteration), so a resumed run sees exactly the batches an
+uninterrupted one would.
+
+Pad 4 zero pixels on each side, take a random 32×32 crop, flip horizontally with
+probability ½ (He et al. 2016, §4.2). The crop and the flip are one gather: the
+column indices of a flipped image simply run backwards.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def augment_seeds(seed, step):
+    """Two independent stateless seeds (crop, flip) for iteration `step` of run `seed`."""
+    base = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
+    return tf.random.experimental.stateless_split(base, num=2)
+
+
+def pad_crop_flip(images, seed, step, pad: int = 4):
+    """images: [B, H, W, C] (any dtype) → randomly padded-cropped-flipped, same shape."""
+    crop_seed, flip_seed = tf.unstack(augment_seeds(seed, step))
+    batch = tf.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    offsets = tf.random.stateless_uniform([batch, 2], seed=crop_seed, minval=0,
+                                          maxval=2 * pad + 1, dtype=tf.int32)
+    flip = tf.random.stateless_uniform([batch, 1], seed=flip_seed) < 0.5
+    rows = offsets[:, :1] + tf.range(height)[None, :]
+    forward = tf.range(width)[None, :]
+    cols = offsets[:, 1:] + tf.where(flip, width - 1 - forward, forward)
+    cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(cropped, cols, axis=2, batch_dims=1)

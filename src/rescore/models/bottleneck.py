@@ -1,0 +1,100 @@
+"""Bottleneck residual blocks (1x1 reduce, 3x3, 1x1 expand by 4) and the CIFAR bottleneck ResNet v1.
+
+The CIFAR bottleneck net (He et al. 2016b, "Identity Mappings", Table 2/3 baseline
+ResNet-164) stacks three stages of n bottleneck blocks with inner widths 16, 32, 64 and
+outputs 64, 128, 256 (depth 9n+2) after a 3x3/16 stem conv.
+
+Layout choices, all following the reference code the paper's numbers come from:
+
+- Shortcuts are projections (1x1 conv + BN) where dimensions change (option B), or on
+  every block (C). Option A (parameter-free zero-padding) is refused: the very first
+  block already widens 16 -> 64 channels, so A would make three quarters of the first
+  stage's shortcut channels constant zeros; the paper uses projections for these nets.
+- In the CIFAR bottleneck nets the stride sits on the first 1x1 conv, as in He et al.'s
+  resnet-1k-layers code; the ImageNet builder puts it on the 3x3 (torchvision's
+  "ResNet v1.5"). Parameter counts are the same either way, MACs differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Optional, Sequence
+
+import keras
+from keras import layers
+
+from .cifar import blocks_per_stage
+from .layers import bn, classifier, conv, conv_bn, relu, shortcut as make_shortcut
+
+CIFAR_BOTTLENECK_WIDTHS = (16, 32, 64)
+EXPANSION = 4
+PROJECTION_OPTIONS = ("B", "C")
+
+
+@contextlib.contextmanager
+def deep_graph_recursion_limit(limit: int = 100_000):
+    """Keras 3 maps a functional graph with a recursive depth-first search (about one
+    Python frame per layer), so a ~3000-layer ResNet-1001 or ResNet-1202 overflows the
+    default recursion limit of 1000 when `keras.Model(inputs, outputs)` is built.
+    Raise the limit for the duration of the construction only."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def check_projection_option(option: Optional[str], model: str, why: str) -> str:
+    """None selects the family default ('B'); 'A' raises and says why and what is valid."""
+    if option is None:
+        return "B"
+    if option == "A":
+        raise ValueError(
+            f"shortcut option 'A' (parameter-free subsample + zero-pad) is not supported for "
+            f"{model}: {why} Valid options: 'B' (projection only where dimensions change; "
+            f"the default, also selected by shortcut=None) or 'C' (projection on every block).")
+    if option not in PROJECTION_OPTIONS:
+        raise ValueError(f"unknown shortcut option {option!r} for {model}; valid: "
+                         f"{', '.join(PROJECTION_OPTIONS)} (or None for the default 'B')")
+    return option
+
+
+BOTTLENECK_A_WHY = ("it is a bottleneck net whose blocks change width by 4x (the first "
+                    "block already goes 16 -> 64 channels), so zero-padded identity shortcuts "
+                    "would carry mostly zeros; the paper uses projection shortcuts here.")
+
+
+def bottleneck_block(x, in_channels: int, width: int, stride: int, option: str, name: str,
+                     expansion: int = EXPANSION, stride_on_3x3: bool = False):
+    """Post-activation (v1) bottleneck: 1x1-BN-ReLU, 3x3-BN-ReLU, 1x1(x4)-BN, + shortcut, ReLU."""
+    out_channels = width * expansion
+    s1, s3 = (1, stride) if stride_on_3x3 else (stride, 1)
+    y = relu(conv_bn(x, width, 1, s1, name=f"{name}_1"), name=f"{name}_1_relu")
+    y = relu(conv_bn(y, width, 3, s3, name=f"{name}_2"), name=f"{name}_2_relu")
+    y = conv_bn(y, out_channels, 1, 1, name=f"{name}_3")
+    y = layers.Add(name=f"{name}_add")(
+        [y, make_shortcut(x, in_channels, out_channels, stride, option, name=f"{name}_short")])
+    return relu(y, name=f"{name}_out")
+
+
+def cifar_bottleneck_resnet(depth: int, num_classes: int = 10, shortcut: Optional[str] = "B",
+                            widths: Sequence[int] = CIFAR_BOTTLENECK_WIDTHS,
+                            input_shape=(32, 32, 3), name: Optional[str] = None) -> keras.Model:
+    """CIFAR ResNet v1 with bottleneck blocks, depth 9n+2 (resnet164: n=18, 1.70M params)."""
+    option = check_projection_option(shortcut, f"resnet{depth}", BOTTLENECK_A_WHY)
+    n = blocks_per_stage(depth, layers_per_block=3)
+    with deep_graph_recursion_limit():
+        inputs = keras.Input(shape=input_shape, name="images")
+        x = relu(bn(conv(inputs, widths[0], 3, 1, name="stem_conv"), name="stem_bn"),
+                 name="stem_relu")
+        channels = widths[0]
+        for stage, width in enumerate(widths, start=1):
+            for block in range(1, n + 1):
+                stride = 2 if stage > 1 and block == 1 else 1
+                x = bottleneck_block(x, channels, width, stride, option,
+                                     name=f"stage{stage}_block{block}")
+                channels = width * EXPANSION
+        outputs = classifier(x, num_classes)
+        return keras.Model(inputs, outputs, name=name or f"resnet{depth}")

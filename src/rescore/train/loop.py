@@ -1,0 +1,195 @@
+"""One training run, top to bottom: data → model → steps → checkpoints → result.json.
+
+`run(settings, run_dir)` is the only function that sees the config; it unpacks it into
+plain arguments for everything below.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..config import Config, config_digest
+from ..data import load_splits
+from ..data.pipeline import BatchOrder, normalization
+from ..models import build_model, count_trainable_params
+from .checkpoint import Checkpoints, RunState
+from .logging import MetricsLog, Progress
+from .optimizer import SGDMomentum
+from .schedule import lr_at, parse_scale, scaled_schedule
+from .step import decayed_variables, evaluate, make_eval_step, make_train_step
+from .weights import weights_sha256
+
+log = logging.getLogger(__name__)
+
+NO_WARMUP = -1
+WARMUP_WINDOW = 20  # batches averaged for the "training error below X" warm-up test
+
+
+class DivergedError(RuntimeError):
+    """The loss or a gradient stopped being finite; nothing from that step was applied."""
+
+
+def configure_tensorflow(threads: int, deterministic: bool) -> None:
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def run(c: Config, run_dir: Path) -> Dict:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved = run_dir / "result.json"
+    if saved.exists():
+        result = json.loads(saved.read_text())
+        log.info("run already finished in %s: test error %.2f%%", run_dir,
+                 100 * result["test_error"])
+        return result
+
+    configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+    splits = load_splits(c.data.name, c.data.root, c.data.download, c.data.val_split,
+                         c.data.synthetic_train, c.data.synthetic_test, c.data.num_classes)
+    mean, std = normalization(splits.x_train, c.data.normalize)
+
+    keras.utils.set_random_seed(c.seed)  # weight init derives from the run's seed
+    model = build_model(c.model.name, num_classes=c.data.num_classes,
+                        shortcut=c.shortcut.option, **c.model.kwargs)
+
+    o = c.optim
+    max_steps, milestones, warmup_steps = scaled_schedule(o.max_steps, o.milestones,
+                                                          o.warmup.steps, o.schedule_scale)
+    warmup_cap = scaled_schedule(o.max_steps, [], o.warmup.max_steps, o.schedule_scale)[2]
+    by_error = o.warmup.until_train_error is not None
+    warmup_end = warmup_cap if by_error else (warmup_steps if warmup_steps else NO_WARMUP)
+
+    optimizer = SGDMomentum(model.trainable_variables, o.momentum, o.nesterov)
+    state = RunState(warmup_end)
+    checkpoints = Checkpoints(run_dir / "checkpoints", c.trainer.keep_checkpoints,
+                              model=model, optimizer=optimizer, state=state)
+    resumed_from = checkpoints.restore_latest()
+    if resumed_from:
+        log.info("resuming from %s (iteration %d)", resumed_from, int(state.step))
+
+    train_step = make_train_step(model, optimizer, o.wd, decayed_variables(model, o.wd_bn),
+                                 mean, std, seed=c.seed, augment=c.data.augment,
+                                 jit_compile=c.trainer.jit_compile)
+    eval_step = make_eval_step(model, mean, std, jit_compile=c.trainer.jit_compile)
+
+    def lr_for(step: int) -> float:
+        end = int(state.warmup_end)
+        return lr_at(step, o.lr, milestones, o.gamma, o.warmup.lr,
+                     None if end == NO_WARMUP else end)
+
+    metrics = MetricsLog(run_dir)
+    try:
+        train_loop(
+            train_step=train_step, eval_step=eval_step, splits=splits, state=state,
+            checkpoints=checkpoints, metrics=metrics, lr_for=lr_for, max_steps=max_steps,
+            order=BatchOrder(len(splits.x_train), c.data.batch_size, c.seed),
+            warmup_error=o.warmup.until_train_error, eval_every=c.trainer.eval_every,
+            log_every=c.trainer.log_every, checkpoint_every=c.trainer.checkpoint_every,
+            eval_batch_size=c.data.eval_batch_size, progress=c.trainer.progress)
+        result = final_result(c, model, eval_step, splits, state, max_steps)
+    finally:
+        metrics.close()
+    for split in ("val", "test"):
+        if f"{split}_error" in result:
+            metrics_line = {k.split("_", 1)[1]: v for k, v in result.items()
+                            if k.startswith(split + "_")}
+            log.info("final %s: %s", split, metrics_line)
+    saved.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: Checkpoints,
+               metrics: MetricsLog, lr_for, max_steps: int, order: BatchOrder,
+               warmup_error: Optional[float], eval_every: int, log_every: int,
+               checkpoint_every: int, eval_batch_size: int, progress: Optional[bool]) -> None:
+    """Iterations state.step … max_steps-1; every random choice from (seed, iteration)."""
+    start = int(state.step)
+    bar = Progress(start, max_steps, progress)
+    window = {"loss": 0.0, "errors": 0.0, "images": 0, "steps": 0, "seconds": 0.0}
+    recent_errors: deque = deque(maxlen=WARMUP_WINDOW)
+    segment_start = time.perf_counter() - float(state.elapsed)
+    batch = order.batch_size
+    for step in range(start, max_steps):
+        lr = lr_for(step)
+        idx = order.indices(step)
+        tic = time.perf_counter()
+        out = train_step(splits.x_train[idx], splits.y_train[idx],
+                         tf.constant(step, tf.int64), tf.constant(lr, tf.float32))
+        loss = float(out["loss"])
+        if not bool(out["finite"]):
+            raise DivergedError(
+                f"non-finite loss or gradient at iteration {step} (loss={loss}, lr={lr}); "
+                f"nothing from this step was applied. Last good checkpoint: "
+                f"{checkpoints.latest or 'none yet'}")
+        seconds = time.perf_counter() - tic
+        state.train_seconds.assign_add(seconds)
+        state.step.assign(step + 1)
+        errors = float(out["errors"])
+        window["loss"] += loss
+        window["errors"] += errors
+        window["images"] += batch
+        window["steps"] += 1
+        window["seconds"] += seconds
+
+        if warmup_error is not None and step < int(state.warmup_end):
+            recent_errors.append(errors / batch)
+            if (len(recent_errors) == recent_errors.maxlen
+                    and np.mean(recent_errors) < warmup_error):
+                state.warmup_end.assign(step + 1)
+                log.info("warm-up ended at iteration %d (train error %.1f%%)", step + 1,
+                         100 * np.mean(recent_errors))
+
+        done = step + 1
+        bar.update(1, loss=loss, lr=lr,
+                   img_s=window["images"] / max(window["seconds"], 1e-9))
+        if done % log_every == 0 or done == max_steps:
+            metrics.write(done, "train", loss=window["loss"] / window["steps"],
+                          error=window["errors"] / window["images"], lr=lr,
+                          images_per_sec=window["images"] / max(window["seconds"], 1e-9))
+            window = {k: 0 * v for k, v in window.items()}
+        if done % eval_every == 0 or done == max_steps:
+            held = evaluate(eval_step, splits.x_heldout, splits.y_heldout, eval_batch_size)
+            metrics.write(done, splits.heldout_name, **held)
+        if done % checkpoint_every == 0 or done == max_steps:
+            state.elapsed.assign(time.perf_counter() - segment_start)
+            checkpoints.save(done)
+    bar.close()
+    state.elapsed.assign(time.perf_counter() - segment_start)
+
+
+def final_result(c: Config, model, eval_step, splits, state: RunState, max_steps: int) -> Dict:
+    """result.json: the final test error (never used to choose anything), size, time, digest."""
+    test = evaluate(eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
+    result = {
+        "model": c.model.name, "shortcut": c.shortcut.option, "seed": c.seed,
+        "test_error": test["error"], "test_loss": test["loss"],
+        "params": count_trainable_params(model),
+        "steps": int(state.step), "max_steps": max_steps,
+        "schedule_scale": float(parse_scale(c.optim.schedule_scale)),
+        "finished": int(state.step) == max_steps,
+        "warmup_end": int(state.warmup_end),
+        "wall_time_s": float(state.elapsed),
+        "images_per_sec": int(state.step) * c.data.batch_size
+                          / max(float(state.train_seconds), 1e-9),
+        "config_digest": config_digest(asdict(c)),
+        "weights_sha256": weights_sha256(model),
+        "config": asdict(c),
+    }
+    if splits.heldout_name == "val":
+        val = evaluate(eval_step, splits.x_heldout, splits.y_heldout, c.data.eval_batch_size)
+        result.update(val_error=val["error"], val_loss=val["loss"])
+    return result

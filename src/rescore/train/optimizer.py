@@ -1,0 +1,34 @@
+"""SGD with momentum in the Torch/PyTorch form, written out so nothing is implicit.
+
+    v ← μ·v + g          w ← w − lr·v           (nesterov: w ← w − lr·(g + μ·v))
+
+Keras' SGD keeps v ← μ·v − lr·g instead, which differs whenever the rate changes; and
+weight decay is not here at all: it is an explicit term of the loss (see step.py).
+The momentum buffers are tf.Variables created up front, so a checkpoint restore always
+finds them (nothing is created lazily at the first step).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+
+class SGDMomentum(tf.Module):
+    def __init__(self, variables: Sequence[tf.Variable], momentum: float = 0.9,
+                 nesterov: bool = False, name: str = "sgd"):
+        super().__init__(name=name)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.velocities = [
+            tf.Variable(tf.zeros(v.shape, dtype=v.dtype), trainable=False,
+                        name=f"velocity_{i}")
+            for i, v in enumerate(variables)]
+
+    def apply(self, grads, variables, lr) -> None:
+        for g, w, v in zip(grads, variables, self.velocities):
+            g = tf.cast(g, v.dtype)
+            v.assign(self.momentum * v + g)
+            update = g + self.momentum * v if self.nesterov else v
+            w.assign_sub(tf.cast(lr, w.dtype) * update)
