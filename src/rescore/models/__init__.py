@@ -8,6 +8,9 @@ import keras
 
 from .registry import MODELS
 from . import zoo_cifar  # noqa: F401  (registers resnet20… and plain20…)
+from . import zoo_bottleneck  # noqa: F401  (registers resnet164)
+from . import zoo_preact  # noqa: F401  (registers preact_resnet110/164/1001, resnet*_v2)
+from . import zoo_imagenet  # noqa: F401  (registers resnet18/34/50/101/152)
 
 
 def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = "A",
