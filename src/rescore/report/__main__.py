@@ -1,0 +1,44 @@
+"""`python -m rescore.report FOLDER [FOLDER ...] [--out DIR]` and `rescore-report`:
+read every run found under the folders, write table6.md/.csv and fig6.png into the first
+folder (or --out), and print the table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .collect import collect
+from .table6 import build_rows, write_table
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="rescore-report", description=__doc__)
+    parser.add_argument("folders", nargs="+", type=Path,
+                        help="sweep or run folders, searched recursively for runs")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the report (default: the first folder)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    missing = [str(f) for f in args.folders if not f.is_dir()]
+    if missing:
+        print(f"rescore-report: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    out_dir = args.out or args.folders[0]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = collect(args.folders)
+    print(write_table(build_rows(runs), out_dir))
+    from .figures import plot_fig6  # matplotlib only when there is something to draw
+
+    figure = plot_fig6(runs, out_dir / "fig6.png")
+    print(f"{len(runs)} runs; wrote {out_dir / 'table6.md'}, {out_dir / 'table6.csv'}"
+          + (f", {figure}" if figure else " (no curves: no fig6.png)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

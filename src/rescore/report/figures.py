@@ -1,0 +1,89 @@
+"""Fig. 6 of He et al. 2016: training error (dashed) and held-out error (bold) against
+iterations, plain nets in one panel and ResNets in the other.
+
+One curve per model: of its runs, the one that got furthest (full schedule before scaled,
+then the lowest seed). Runs on different schedule scales are never drawn in one figure
+without saying so: the scales present go in the title.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on a cluster or in CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .collect import Run  # noqa: E402
+from .table6 import scale_text  # noqa: E402
+
+PANELS = (("plain", re.compile(r"plain(\d+)")), ("ResNet", re.compile(r"resnet(\d+)")))
+DEPTH_COLOURS = {20: "tab:orange", 32: "tab:cyan", 44: "tab:green", 56: "tab:red",
+                 110: "black", 1202: "tab:purple"}
+
+
+def depth_of(model: str) -> Optional[int]:
+    match = re.search(r"(\d+)$", model)
+    return int(match.group(1)) if match else None
+
+
+def representative_runs(runs: List[Run]) -> Dict[str, Run]:
+    """model → the run whose curve is drawn."""
+    chosen: Dict[str, Run] = {}
+    rank = {"full": 0, "scaled": 1, "unfinished": 2}
+    for run in sorted(runs, key=lambda r: (rank[r.status], -r.steps, r.seed)):
+        if run.train_curve or run.heldout_curve:
+            chosen.setdefault(run.model, run)
+    return chosen
+
+
+def plot_fig6(runs: List[Run], out_file: Path) -> Optional[Path]:
+    chosen = representative_runs(runs)
+    if not chosen:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    top = 20.0  # the paper's y-range, widened when scaled runs sit higher
+    for ax, (family, pattern) in zip(axes, PANELS):
+        members = sorted((r for m, r in chosen.items() if pattern.fullmatch(m)),
+                         key=lambda r: depth_of(r.model) or 0)
+        for run in members:
+            top = max(top, _draw(ax, run, family))
+        ax.set_title(f"{family} nets")
+        ax.set_xlabel("iterations")
+        ax.grid(alpha=0.3)
+        if members:
+            ax.legend(fontsize=8, loc="best")
+    axes[0].set_ylabel("error (%)")
+    axes[0].set_ylim(0, min(100.0, top * 1.05))
+    scales = sorted({scale_text(r.schedule_scale) for r in chosen.values()})
+    heldout = sorted({r.heldout_name for r in chosen.values()})
+    fig.suptitle(f"CIFAR-10: training error (dashed), {'/'.join(heldout)} error (bold); "
+                 f"schedule_scale {', '.join(scales)}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=120)
+    plt.close(fig)
+    return out_file
+
+
+def _draw(ax, run: Run, family: str) -> float:
+    colour = DEPTH_COLOURS.get(depth_of(run.model))
+    label = f"{family}-{depth_of(run.model)}"
+    if run.status == "unfinished":
+        label += " (unfinished)"
+    highest = 0.0
+    if run.train_curve:
+        steps, errors = zip(*run.train_curve)
+        values = [100 * e for e in errors]
+        ax.plot(steps, values, "--", color=colour, linewidth=0.8)
+        highest = max(values[len(values) // 2:])  # the early, near-chance part may clip
+    if run.heldout_curve:
+        steps, errors = zip(*run.heldout_curve)
+        values = [100 * e for e in errors]
+        few = len(values) < 3  # a marker, or a single evaluation would not show at all
+        ax.plot(steps, values, "-", color=colour, linewidth=2.0, label=label,
+                marker="o" if few else None, markersize=4)
+        highest = max(highest, *values[len(values) // 2:])
+    return highest

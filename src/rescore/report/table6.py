@@ -1,0 +1,228 @@
+"""Table 6 beside the paper: one row per configuration, statistics over its seeds.
+
+Runs are grouped by (status, schedule scale, model, shortcut, config digest): seeds of one
+configuration share a digest, so a row never pools different recipes; full, scaled and
+unfinished runs land in separate sections and are never averaged together.
+std is the sample standard deviation (ddof=1, as for the paper's "mean±std" over 5 runs);
+with one seed it is undefined and shown as "–".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import statistics
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .collect import Run
+from .paper import CITATION, OTHER_METHODS, TABLE6, PaperRow, paper_row
+
+STATUS_ORDER = {"full": 0, "scaled": 1, "unfinished": 2}
+
+
+@dataclass
+class Row:
+    status: str
+    schedule_scale: float
+    model: str
+    method: str
+    layers: Optional[int]
+    params_m: Optional[float]
+    paper: Optional[PaperRow]
+    errors: List[float]  # % per seed, in seed order
+    seeds: List[int]
+    config_digest: str
+    iterations: str  # "2000", or "1250/2000" for unfinished runs
+    source: str  # where the error comes from: final test error, or the last logged one
+
+    @property
+    def n(self) -> int:
+        return len(self.errors)
+
+    @property
+    def best(self) -> Optional[float]:
+        return min(self.errors) if self.errors else None
+
+    @property
+    def mean(self) -> Optional[float]:
+        return statistics.fmean(self.errors) if self.errors else None
+
+    @property
+    def std(self) -> Optional[float]:
+        return statistics.stdev(self.errors) if self.n > 1 else None  # sample std, ddof=1
+
+
+def scale_text(scale: float) -> str:
+    if math.isnan(scale):
+        return "?"
+    fraction = Fraction(scale).limit_denominator(1 << 20)
+    return str(fraction)
+
+
+def layers_of(model: str) -> Optional[int]:
+    row = paper_row(model)
+    if row:
+        return row.layers
+    match = re.search(r"(\d+)$", model)
+    return int(match.group(1)) if match else None
+
+
+def method_of(model: str, shortcut: str) -> str:
+    if re.fullmatch(r"plain\d+", model):
+        return "plain"
+    if re.fullmatch(r"resnet\d+", model):
+        return "ResNet" if shortcut == "A" else f"ResNet (option {shortcut})"
+    return model
+
+
+def error_of(run: Run) -> Tuple[Optional[float], str]:
+    """(error %, where it comes from). Unfinished runs without result.json fall back to
+    their last logged held-out error, labelled as such."""
+    if run.has_result:
+        return 100 * run.test_error, "test (final)"
+    if run.heldout_curve:
+        step, error = run.heldout_curve[-1]
+        return 100 * error, f"{run.heldout_name} at iteration {step} (not final)"
+    return None, "nothing evaluated yet"
+
+
+def group_key(run: Run) -> tuple:
+    return (run.status, run.schedule_scale, run.model, run.shortcut, run.config_digest)
+
+
+def build_rows(runs: List[Run]) -> List[Row]:
+    groups: Dict[tuple, List[Run]] = {}
+    for run in runs:
+        groups.setdefault(group_key(run), []).append(run)
+    rows = [_row(members) for members in groups.values()]
+    return sorted(rows, key=_row_order)
+
+
+def _row(members: List[Run]) -> Row:
+    members = sorted(members, key=lambda r: r.seed)
+    first = members[0]
+    scored = [(r, *error_of(r)) for r in members]
+    scored = [(r, e, s) for r, e, s in scored if e is not None]
+    params = next((r.params for r in members if r.params), None)
+    return Row(status=first.status, schedule_scale=first.schedule_scale, model=first.model,
+               method=method_of(first.model, first.shortcut), layers=layers_of(first.model),
+               params_m=params / 1e6 if params else None, paper=paper_row(first.model),
+               errors=[e for _, e, _ in scored], seeds=[r.seed for r, _, _ in scored],
+               config_digest=first.config_digest, iterations=_iterations(members),
+               source="; ".join(sorted({s for _, _, s in scored})) or "nothing evaluated yet")
+
+
+def _iterations(members: List[Run]) -> str:
+    max_steps = members[0].max_steps
+    if all(r.status != "unfinished" for r in members):
+        return str(max_steps)
+    done = ",".join(str(r.steps) for r in members)
+    return f"{done}/{max_steps if max_steps else '?'}"
+
+
+def _row_order(row: Row) -> tuple:
+    family = 0 if row.method == "plain" else 1
+    scale = -row.schedule_scale if not math.isnan(row.schedule_scale) else 0
+    return (STATUS_ORDER[row.status], scale, family, row.layers or 0, row.model,
+            row.config_digest)
+
+
+def section_title(status: str, scale: float) -> str:
+    if status == "full":
+        return "Full schedule (comparable to the paper)"
+    if status == "scaled":
+        return (f"Scaled schedule: schedule_scale={scale_text(scale)} of the paper's "
+                f"iterations (NOT comparable to the paper's numbers)")
+    return ("Unfinished runs (no final result, or stopped before max_steps; "
+            "never averaged with finished runs)")
+
+
+def sections(rows: List[Row]) -> List[Tuple[str, List[Row]]]:
+    out: List[Tuple[str, List[Row]]] = []
+    for row in rows:
+        title = section_title(row.status, row.schedule_scale)
+        if not out or out[-1][0] != title:
+            out.append((title, []))
+        out[-1][1].append(row)
+    return out
+
+
+def _fmt(value: Optional[float], digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _mean_std(row: Row) -> str:
+    if row.mean is None:
+        return "–"
+    return f"{row.mean:.2f}±{row.std:.2f}" if row.std is not None else f"{row.mean:.2f}±–"
+
+
+COLUMNS = ["method", "#layers", "#params (M)", "paper #params (M)", "paper error (%)",
+           "rescore best (%)", "rescore mean±std (%)", "n", "seeds", "schedule_scale",
+           "iterations", "config", "error from"]
+
+
+def _md_cells(row: Row) -> List[str]:
+    return [row.method, str(row.layers or "–"), _fmt(row.params_m),
+            _fmt(row.paper.params_m) if row.paper else "–",
+            row.paper.error_text() if row.paper else "–",
+            _fmt(row.best), _mean_std(row), str(row.n), ",".join(map(str, row.seeds)),
+            scale_text(row.schedule_scale), row.iterations, row.config_digest, row.source]
+
+
+def to_markdown(rows: List[Row]) -> str:
+    lines = ["# CIFAR-10 test error: rescore beside He et al. 2016, Table 6", "",
+             f"Paper values: {CITATION}. Errors are the final test error of each run "
+             "(nothing chosen on the test set); best = lowest over seeds; "
+             "std = sample standard deviation (ddof=1), '–' with one seed.", ""]
+    if not rows:
+        lines += ["No runs found.", ""]
+    for title, members in sections(rows):
+        lines += [f"## {title}", "", "| " + " | ".join(COLUMNS) + " |",
+                  "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(_md_cells(r)) + " |" for r in members]
+        lines.append("")
+    lines += ["## He et al. 2016, Table 6 as published (for reference)", "",
+              "| method | #layers | #params (M) | paper error (%) |", "|---|---|---|---|"]
+    lines += [f"| {p.method} | {p.layers} | {p.params_m:g} | {p.error_text()} |"
+              for p in (*OTHER_METHODS, *TABLE6.values())]
+    return "\n".join(lines) + "\n"
+
+
+CSV_FIELDS = ["status", "schedule_scale", "method", "model", "layers", "params_m",
+              "paper_params_m", "paper_error", "paper_mean", "paper_std", "best", "mean",
+              "std", "n", "seeds", "iterations", "config_digest", "error_from"]
+
+
+def to_csv(rows: List[Row]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        p = r.paper
+        writer.writerow({
+            "status": r.status, "schedule_scale": scale_text(r.schedule_scale),
+            "method": r.method, "model": r.model, "layers": r.layers or "",
+            "params_m": _num(r.params_m, 4), "paper_params_m": p.params_m if p else "",
+            "paper_error": p.error if p else "", "paper_mean": p.mean if p and p.mean else "",
+            "paper_std": p.std if p and p.std else "", "best": _num(r.best),
+            "mean": _num(r.mean), "std": _num(r.std), "n": r.n,
+            "seeds": " ".join(map(str, r.seeds)), "iterations": r.iterations,
+            "config_digest": r.config_digest, "error_from": r.source})
+    return buffer.getvalue()
+
+
+def _num(value: Optional[float], digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def write_table(rows: List[Row], out_dir: Path) -> str:
+    markdown = to_markdown(rows)
+    (out_dir / "table6.md").write_text(markdown)
+    (out_dir / "table6.csv").write_text(to_csv(rows))
+    return markdown

@@ -1,0 +1,138 @@
+"""rescore.report on small hand-written sweep folders: the numbers in the table, the
+separation of full / scaled / unfinished runs, and that the figure is written."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from rescore.report.__main__ import main as report_main
+from rescore.report.collect import collect
+from rescore.report.table6 import build_rows
+
+
+def write_run(root: Path, model: str, seed: int, test_error: float, *, scale: float = 1.0,
+              finished: bool = True, digest: str = "abc123", params: int = 272474,
+              max_steps: int = 64000, curve=((100, 0.5, None), (200, 0.3, 0.35))) -> Path:
+    run_dir = root / model / digest / f"seed={seed}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text(json.dumps({
+        "model": model, "shortcut": "A", "seed": seed, "test_error": test_error,
+        "test_loss": 0.3, "params": params, "steps": max_steps if finished else max_steps // 2,
+        "max_steps": max_steps, "schedule_scale": scale, "finished": finished,
+        "warmup_end": -1, "wall_time_s": 10.0, "images_per_sec": 100.0,
+        "config_digest": digest, "weights_sha256": "0" * 64, "config": {}}))
+    write_metrics(run_dir, curve)
+    return run_dir
+
+
+def write_metrics(run_dir: Path, curve) -> None:
+    lines = []
+    for step, train_error, test_error in curve:
+        lines.append({"step": step, "split": "train", "loss": 1.0, "error": train_error,
+                      "lr": 0.1, "images_per_sec": 100.0})
+        if test_error is not None:
+            lines.append({"step": step, "split": "test", "loss": 1.0, "error": test_error})
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    root = tmp_path / "table6"
+    # Three full-schedule seeds of ResNet-20: 8.0, 8.5, 9.0 %.
+    for seed, error in enumerate((0.080, 0.085, 0.090)):
+        write_run(root, "resnet20", seed, error)
+    # Two full seeds of ResNet-56: 7.0, 7.4 %.
+    write_run(root, "resnet56", 0, 0.070, params=853018)
+    write_run(root, "resnet56", 1, 0.074, params=853018)
+    # A scaled ResNet-20 run: far worse, must not pull the full rows' mean.
+    write_run(root, "resnet20", 0, 0.200, scale=1 / 32, max_steps=2000, digest="scaled01")
+    # A ResNet-20 run that stopped early (finished: false), same digest as the full ones.
+    write_run(root, "resnet20", 7, 0.500, finished=False)
+    # A plain net still training: no result.json, only metrics and Hydra's config.
+    live = root / "plain20" / "live0001" / "seed=0"
+    (live / ".hydra").mkdir(parents=True)
+    (live / ".hydra" / "config.yaml").write_text(
+        "model:\n  name: plain20\nshortcut:\n  option: A\nseed: 0\n"
+        "optim:\n  max_steps: 64000\n  schedule_scale: 1/32\n")
+    write_metrics(live, [(100, 0.6, None), (250, 0.5, 0.55), (300, 0.45, None),
+                         (250, 0.5, 0.52)])  # resumed: step 250 logged twice, later wins
+    return root
+
+
+def rows_by(rows, status, model):
+    return [r for r in rows if r.status == status and r.model == model]
+
+
+def test_full_rows_mean_sample_std_best_n(sweep: Path):
+    rows = build_rows(collect([sweep]))
+    (r20,) = rows_by(rows, "full", "resnet20")
+    assert r20.n == 3 and r20.seeds == [0, 1, 2]
+    assert r20.best == pytest.approx(8.0)
+    assert r20.mean == pytest.approx(8.5)
+    assert r20.std == pytest.approx(0.5)  # sample std (ddof=1); population std is 0.408
+    (r56,) = rows_by(rows, "full", "resnet56")
+    assert (r56.n, r56.best, r56.mean) == (2, pytest.approx(7.0), pytest.approx(7.2))
+    assert r56.std == pytest.approx(0.2828427, abs=1e-6)
+    assert r56.params_m == pytest.approx(0.853018)
+    assert r56.paper.error == 6.97 and r56.layers == 56
+
+
+def test_scaled_and_unfinished_runs_are_separate_rows(sweep: Path):
+    rows = build_rows(collect([sweep]))
+    (scaled,) = rows_by(rows, "scaled", "resnet20")
+    assert scaled.n == 1 and scaled.mean == pytest.approx(20.0) and scaled.std is None
+    assert scaled.schedule_scale == pytest.approx(1 / 32)
+    (stopped,) = rows_by(rows, "unfinished", "resnet20")
+    assert stopped.errors == [pytest.approx(50.0)] and stopped.iterations == "32000/64000"
+    (live,) = rows_by(rows, "unfinished", "plain20")
+    assert live.errors == [pytest.approx(52.0)]  # the later record of step 250
+    assert live.iterations == "300/2000" and live.paper is None
+    assert "not final" in live.source
+    # Full rows come first, then scaled, then unfinished.
+    assert [r.status for r in rows] == ["full", "full", "scaled", "unfinished", "unfinished"]
+
+
+def test_cli_writes_table_csv_and_figure(sweep: Path, tmp_path: Path, capsys):
+    assert report_main([str(sweep)]) == 0
+    markdown = (sweep / "table6.md").read_text()
+    assert markdown in capsys.readouterr().out
+    assert "| ResNet | 20 | 0.27 | 0.27 | 8.75 | 8.00 | 8.50±0.50 | 3 | 0,1,2 |" in markdown
+    assert "schedule_scale=1/32" in markdown and "6.43 (6.61±0.16)" in markdown
+    with open(sweep / "table6.csv") as f:
+        records = list(csv.DictReader(f))
+    full20 = next(r for r in records if r["status"] == "full" and r["model"] == "resnet20")
+    assert (full20["best"], full20["mean"], full20["std"], full20["n"]) == \
+        ("8.0000", "8.5000", "0.5000", "3")
+    assert sorted(r["status"] for r in records) == \
+        ["full", "full", "scaled", "unfinished", "unfinished"]
+    figure = sweep / "fig6.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
+
+
+def test_cli_out_folder_and_several_inputs(sweep: Path, tmp_path: Path):
+    other = tmp_path / "fig6"
+    write_run(other, "plain56", 0, 0.15, params=853018 - 19000)
+    out = tmp_path / "report"
+    assert report_main([str(sweep), str(other), "--out", str(out)]) == 0
+    assert "| plain | 56 |" in (out / "table6.md").read_text()
+    assert (out / "fig6.png").exists() and not (sweep / "table6.md").exists()
+
+
+def test_empty_folder_reports_no_runs(tmp_path: Path):
+    assert report_main([str(tmp_path)]) == 0
+    assert "No runs found." in (tmp_path / "table6.md").read_text()
+    assert not (tmp_path / "fig6.png").exists()
+
+
+def test_a_copied_run_folder_counts_once(sweep: Path, tmp_path: Path):
+    import shutil
+
+    copy = tmp_path / "archive"
+    shutil.copytree(sweep / "resnet56", copy / "resnet56")
+    rows = build_rows(collect([sweep, copy]))
+    (r56,) = rows_by(rows, "full", "resnet56")
+    assert r56.n == 2 and r56.seeds == [0, 1]
