@@ -75,6 +75,13 @@ class TrainerConfig:
     deterministic: bool = False  # TF op determinism (bitwise-repeatable on CPU)
     jit_compile: bool = False
     threads: int = 0  # intra-op threads; 0 lets TF decide
+    # default: one device | mirrored: tf.distribute.MirroredStrategy over all visible GPUs,
+    # per-replica BN as the paper's 2 GPUs x 64 images (train/distributed.py)
+    strategy: str = "default"
+    # float32 | mixed_bfloat16 | mixed_float16 (loss-scaled); train/precision.py
+    precision: str = "float32"
+    # iterations per compiled call, metrics accumulated on device; train/multistep.py
+    steps_per_call: int = 1
 
 
 @dataclass
@@ -187,6 +194,12 @@ def check_config(c: Config) -> None:
     for key in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
         need(getattr(t, key) > 0, f"trainer.{key} must be > 0, got {getattr(t, key)}")
     need(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+    need(t.strategy in ("default", "mirrored"),
+         f"unknown trainer.strategy {t.strategy!r}; valid: default, mirrored")
+    need(t.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
+         f"unknown trainer.precision {t.precision!r}; valid: float32, mixed_bfloat16, "
+         f"mixed_float16")
+    need(t.steps_per_call >= 1, f"trainer.steps_per_call must be >= 1, got {t.steps_per_call}")
     _check_model(c, problems)
     if problems:
         raise ValueError("invalid config:\n  - " + "\n  - ".join(problems))

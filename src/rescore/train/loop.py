@@ -24,7 +24,9 @@ from ..data.pipeline import BatchOrder, normalization
 from ..models import build_model, count_trainable_params
 from .checkpoint import Checkpoints, RunState
 from .logging import MetricsLog, Progress
+from .multistep import chunk_lengths, iterate_steps, make_multi_step
 from .optimizer import SGDMomentum
+from .precision import make_loss_scale, precision_policy
 from .schedule import lr_at, parse_scale, scaled_schedule
 from .step import decayed_variables, evaluate, make_eval_step, make_train_step
 from .weights import weights_sha256
@@ -63,8 +65,10 @@ def run(c: Config, run_dir: Path) -> Dict:
     mean, std = normalization(splits.x_train, c.data.normalize)
 
     keras.utils.set_random_seed(c.seed)  # weight init derives from the run's seed
-    model = build_model(c.model.name, num_classes=c.data.num_classes,
-                        shortcut=c.shortcut.option, **c.model.kwargs)
+    with precision_policy(c.trainer.precision):  # layers keep the policy they are built with
+        model = build_model(c.model.name, num_classes=c.data.num_classes,
+                            shortcut=c.shortcut.option, **c.model.kwargs)
+    loss_scale = make_loss_scale(c.trainer.precision)  # float16 only
 
     o = c.optim
     max_steps, milestones, warmup_steps = scaled_schedule(o.max_steps, o.milestones,
@@ -76,14 +80,17 @@ def run(c: Config, run_dir: Path) -> Dict:
     optimizer = SGDMomentum(model.trainable_variables, o.momentum, o.nesterov)
     state = RunState(warmup_end)
     checkpoints = Checkpoints(run_dir / "checkpoints", c.trainer.keep_checkpoints,
-                              model=model, optimizer=optimizer, state=state)
+                              model=model, optimizer=optimizer, state=state,
+                              **({"loss_scale": loss_scale} if loss_scale else {}))
     resumed_from = checkpoints.restore_latest()
     if resumed_from:
         log.info("resuming from %s (iteration %d)", resumed_from, int(state.step))
 
     train_step = make_train_step(model, optimizer, o.wd, decayed_variables(model, o.wd_bn),
                                  mean, std, seed=c.seed, augment=c.data.augment,
-                                 jit_compile=c.trainer.jit_compile)
+                                 jit_compile=c.trainer.jit_compile, loss_scale=loss_scale)
+    k = c.trainer.steps_per_call
+    multi_step = make_multi_step(train_step, c.trainer.jit_compile) if k > 1 else None
     eval_step = make_eval_step(model, mean, std, jit_compile=c.trainer.jit_compile)
 
     def lr_for(step: int) -> float:
@@ -99,7 +106,8 @@ def run(c: Config, run_dir: Path) -> Dict:
             order=BatchOrder(len(splits.x_train), c.data.batch_size, c.seed),
             warmup_error=o.warmup.until_train_error, eval_every=c.trainer.eval_every,
             log_every=c.trainer.log_every, checkpoint_every=c.trainer.checkpoint_every,
-            eval_batch_size=c.data.eval_batch_size, progress=c.trainer.progress)
+            eval_batch_size=c.data.eval_batch_size, progress=c.trainer.progress,
+            multi_step=multi_step, steps_per_call=k)
         result = final_result(c, model, eval_step, splits, state, max_steps)
     finally:
         metrics.close()
@@ -115,27 +123,32 @@ def run(c: Config, run_dir: Path) -> Dict:
 def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: Checkpoints,
                metrics: MetricsLog, lr_for, max_steps: int, order: BatchOrder,
                warmup_error: Optional[float], eval_every: int, log_every: int,
-               checkpoint_every: int, eval_batch_size: int, progress: Optional[bool]) -> None:
-    """Iterations state.step … max_steps-1; every random choice from (seed, iteration)."""
+               checkpoint_every: int, eval_batch_size: int, progress: Optional[bool],
+               multi_step=None, steps_per_call: int = 1) -> None:
+    """Iterations state.step … max_steps-1; every random choice from (seed, iteration).
+
+    With `multi_step` (multistep.py), up to `steps_per_call` iterations run per call; the
+    body below still sees them one at a time."""
     start = int(state.step)
     bar = Progress(start, max_steps, progress)
     window = {"loss": 0.0, "errors": 0.0, "images": 0, "steps": 0, "seconds": 0.0}
     recent_errors: deque = deque(maxlen=WARMUP_WINDOW)
     segment_start = time.perf_counter() - float(state.elapsed)
     batch = order.batch_size
-    for step in range(start, max_steps):
-        lr = lr_for(step)
-        idx = order.indices(step)
-        tic = time.perf_counter()
-        out = train_step(splits.x_train[idx], splits.y_train[idx],
-                         tf.constant(step, tf.int64), tf.constant(lr, tf.float32))
+    chunk_length = chunk_lengths(  # one at a time while an error-based warm-up decides lr
+        steps_per_call, max_steps, (eval_every, checkpoint_every),
+        lambda s: warmup_error is not None and s < int(state.warmup_end))
+    for step, lr, out in iterate_steps(
+            train_step=train_step, multi_step=multi_step, x_train=splits.x_train,
+            y_train=splits.y_train, order=order, lr_for=lr_for, start=start, stop=max_steps,
+            chunk_length=chunk_length):
         loss = float(out["loss"])
         if not bool(out["finite"]):
             raise DivergedError(
                 f"non-finite loss or gradient at iteration {step} (loss={loss}, lr={lr}); "
                 f"nothing from this step was applied. Last good checkpoint: "
                 f"{checkpoints.latest or 'none yet'}")
-        seconds = time.perf_counter() - tic
+        seconds = out["seconds"]
         state.train_seconds.assign_add(seconds)
         state.step.assign(step + 1)
         errors = float(out["errors"])

@@ -60,8 +60,13 @@ def all_finite(loss, grads) -> tf.Tensor:
 
 
 def make_train_step(model: keras.Model, optimizer, wd: float, decay_vars, mean, std,
-                    seed: int, augment: bool = True, jit_compile: bool = False) -> Callable:
-    """step(images_u8, labels, step, lr) → {loss, l2, errors, finite}; updates only if finite."""
+                    seed: int, augment: bool = True, jit_compile: bool = False,
+                    loss_scale=None) -> Callable:
+    """step(images_u8, labels, step, lr) → {loss, l2, errors, finite}; updates only if finite.
+
+    `loss_scale` (float16 only, precision.py): the gradient is taken of the scaled loss; a
+    step whose gradients overflow is skipped and the scale halved, which is not divergence:
+    `finite` then reports the loss alone."""
     mean = tf.constant(mean, tf.float32)
     std = tf.constant(std, tf.float32)
     variables = model.trainable_variables
@@ -76,7 +81,10 @@ def make_train_step(model: keras.Model, optimizer, wd: float, decay_vars, mean, 
             ce = cross_entropy(labels, logits)
             l2 = l2_penalty(decay_vars, wd)
             loss = ce + l2
-        grads = tape.gradient(loss, variables)
+            scaled = loss_scale.scale(loss) if loss_scale is not None else loss
+        grads = tape.gradient(scaled, variables)
+        if loss_scale is not None:
+            grads = loss_scale.unscale(grads)
         finite = all_finite(loss, grads)
 
         def apply():
@@ -84,6 +92,9 @@ def make_train_step(model: keras.Model, optimizer, wd: float, decay_vars, mean, 
             return tf.constant(True)
 
         tf.cond(finite, apply, lambda: tf.constant(False))
+        if loss_scale is not None:
+            loss_scale.update(finite)
+            finite = tf.reduce_all(tf.math.is_finite(loss))
         return {"loss": ce, "l2": l2, "errors": count_errors(labels, logits), "finite": finite}
 
     return train_step
