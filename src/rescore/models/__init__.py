@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import List, Optional
 
 import keras
@@ -16,7 +17,15 @@ from . import zoo_imagenet  # noqa: F401  (registers resnet18/34/50/101/152)
 def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = "A",
                 **kwargs) -> keras.Model:
     """Build a registered model; returns a Keras model mapping NHWC float images to logits."""
+    allow_deep_graphs()
     return MODELS.get(name)(num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+def allow_deep_graphs(limit: int = 20_000) -> None:
+    """Keras walks a functional graph recursively; ResNet-1202 (and ResNet-1001) nest
+    deeper than Python's default limit of 1000 frames."""
+    if sys.getrecursionlimit() < limit:
+        sys.setrecursionlimit(limit)
 
 
 def list_models() -> List[str]:

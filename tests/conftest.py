@@ -1,0 +1,29 @@
+"""Shared test set-up: quiet TensorFlow, and compose the real config from conf/."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
+
+
+@pytest.fixture
+def compose_config():
+    """compose_config(overrides) → the composed DictConfig, exactly as the app sees it."""
+    from hydra import compose, initialize_config_dir
+
+    from rescore.config import register_resolvers, register_schemas
+
+    register_schemas()
+    register_resolvers()
+
+    def _compose(overrides=()):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides),
+                           return_hydra_config=True)
+
+    return _compose
