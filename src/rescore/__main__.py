@@ -11,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from .config import register_resolvers, register_schemas, to_settings
+from .gpu_pinning import pin_if_joblib_job
 
 register_schemas()
 register_resolvers()
@@ -19,6 +20,7 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def app(cfg: DictConfig) -> float:
     settings = to_settings(cfg)
+    pin_if_joblib_job(settings.trainer.strategy)  # before TF touches a GPU; gpu_pinning.py
     from .train.loop import run  # TensorFlow loads only once the config is known good
 
     result = run(settings, Path(HydraConfig.get().runtime.output_dir))
