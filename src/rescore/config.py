@@ -196,6 +196,10 @@ def check_config(c: Config) -> None:
     need(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
     need(t.strategy in ("default", "mirrored"),
          f"unknown trainer.strategy {t.strategy!r}; valid: default, mirrored")
+    need(t.strategy != "mirrored" or (t.steps_per_call == 1 and not t.jit_compile
+                                      and t.precision != "mixed_float16"),
+         "trainer.strategy=mirrored needs trainer.steps_per_call=1, trainer.jit_compile=false "
+         "and no float16 loss scaling (train/distributed.py)")
     need(t.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
          f"unknown trainer.precision {t.precision!r}; valid: float32, mixed_bfloat16, "
          f"mixed_float16")

@@ -11,6 +11,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -23,6 +24,7 @@ from ..data import load_splits
 from ..data.pipeline import BatchOrder, normalization
 from ..models import build_model, count_trainable_params
 from .checkpoint import Checkpoints, RunState
+from .distributed import make_distributed_train_step, make_strategy, strategy_scope
 from .logging import MetricsLog, Progress
 from .multistep import chunk_lengths, iterate_steps, make_multi_step
 from .optimizer import SGDMomentum
@@ -65,7 +67,9 @@ def run(c: Config, run_dir: Path) -> Dict:
     mean, std = normalization(splits.x_train, c.data.normalize)
 
     keras.utils.set_random_seed(c.seed)  # weight init derives from the run's seed
-    with precision_policy(c.trainer.precision):  # layers keep the policy they are built with
+    strategy = make_strategy(c.trainer.strategy)  # None: one device (distributed.py)
+    # layers keep the precision policy they are built with; mirrored variables need the scope
+    with strategy_scope(strategy), precision_policy(c.trainer.precision):
         model = build_model(c.model.name, num_classes=c.data.num_classes,
                             shortcut=c.shortcut.option, **c.model.kwargs)
     loss_scale = make_loss_scale(c.trainer.precision)  # float16 only
@@ -77,7 +81,8 @@ def run(c: Config, run_dir: Path) -> Dict:
     by_error = o.warmup.until_train_error is not None
     warmup_end = warmup_cap if by_error else (warmup_steps if warmup_steps else NO_WARMUP)
 
-    optimizer = SGDMomentum(model.trainable_variables, o.momentum, o.nesterov)
+    with strategy_scope(strategy):  # momentum buffers mirrored like the weights
+        optimizer = SGDMomentum(model.trainable_variables, o.momentum, o.nesterov)
     state = RunState(warmup_end)
     checkpoints = Checkpoints(run_dir / "checkpoints", c.trainer.keep_checkpoints,
                               model=model, optimizer=optimizer, state=state,
@@ -86,9 +91,11 @@ def run(c: Config, run_dir: Path) -> Dict:
     if resumed_from:
         log.info("resuming from %s (iteration %d)", resumed_from, int(state.step))
 
-    train_step = make_train_step(model, optimizer, o.wd, decayed_variables(model, o.wd_bn),
-                                 mean, std, seed=c.seed, augment=c.data.augment,
-                                 jit_compile=c.trainer.jit_compile, loss_scale=loss_scale)
+    make_step = (make_train_step if strategy is None
+                 else partial(make_distributed_train_step, strategy))
+    train_step = make_step(model, optimizer, o.wd, decayed_variables(model, o.wd_bn),
+                           mean, std, seed=c.seed, augment=c.data.augment,
+                           jit_compile=c.trainer.jit_compile, loss_scale=loss_scale)
     k = c.trainer.steps_per_call
     multi_step = make_multi_step(train_step, c.trainer.jit_compile) if k > 1 else None
     eval_step = make_eval_step(model, mean, std, jit_compile=c.trainer.jit_compile)
