@@ -136,3 +136,22 @@ def test_a_copied_run_folder_counts_once(sweep: Path, tmp_path: Path):
     rows = build_rows(collect([sweep, copy]))
     (r56,) = rows_by(rows, "full", "resnet56")
     assert r56.n == 2 and r56.seeds == [0, 1]
+
+
+def test_a_missing_folder_is_skipped_with_a_warning(sweep: Path, tmp_path: Path, capsys):
+    out = tmp_path / "report"
+    assert report_main([str(tmp_path / "not_started"), str(sweep), "--out", str(out)]) == 0
+    assert "skipped" in capsys.readouterr().err
+    assert "| ResNet | 56 |" in (out / "table6.md").read_text()
+    assert report_main([str(tmp_path / "not_started")]) == 2
+
+
+def test_runs_csv_lists_every_run_with_its_time(sweep: Path):
+    assert report_main([str(sweep)]) == 0
+    with open(sweep / "runs.csv") as f:
+        records = list(csv.DictReader(f))
+    assert len(records) == 8  # 3 + 2 full, 1 scaled, 1 stopped, 1 still training
+    live = next(r for r in records if r["model"] == "plain20")
+    assert (live["status"], live["steps"], live["max_steps"], live["wall_time_s"]) == \
+        ("unfinished", "300", "2000", "")
+    assert {r["wall_time_s"] for r in records if r["model"] == "resnet56"} == {"10"}

@@ -1,6 +1,6 @@
 """`python -m rescore.report FOLDER [FOLDER ...] [--out DIR]` and `rescore-report`:
-read every run found under the folders, write table6.md/.csv and fig6.png into the first
-folder (or --out), and print the table."""
+read every run found under the folders, write table6.md/.csv, runs.csv (one line per run:
+status, wall time, speed) and fig6.png into the first folder (or --out), print the table."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .collect import collect
+from .runs import write_runs
 from .table6 import build_rows, write_table
 
 
@@ -24,19 +25,22 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    found = [f for f in args.folders if f.is_dir()]
     missing = [str(f) for f in args.folders if not f.is_dir()]
-    if missing:
-        print(f"rescore-report: not a folder: {', '.join(missing)}", file=sys.stderr)
+    if missing:  # a sweep not started yet: say so, report the others
+        print(f"rescore-report: not a folder, skipped: {', '.join(missing)}", file=sys.stderr)
+    if not found:
         return 2
-    out_dir = args.out or args.folders[0]
+    out_dir = args.out or found[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = collect(args.folders)
+    runs = collect(found)
     print(write_table(build_rows(runs), out_dir))
+    runs_file = write_runs(runs, out_dir)
     from .figures import plot_fig6  # matplotlib only when there is something to draw
 
     figure = plot_fig6(runs, out_dir / "fig6.png")
-    print(f"{len(runs)} runs; wrote {out_dir / 'table6.md'}, {out_dir / 'table6.csv'}"
-          + (f", {figure}" if figure else " (no curves: no fig6.png)"))
+    print(f"{len(runs)} run(s); wrote {out_dir / 'table6.md'}, {out_dir / 'table6.csv'}, "
+          f"{runs_file}" + (f", {figure}" if figure else " (no curves: no fig6.png)"))
     return 0
 
 

@@ -33,6 +33,7 @@ class Run:
     test_error: Optional[float] = None  # fraction; only from result.json
     params: Optional[int] = None
     wall_time_s: Optional[float] = None
+    images_per_sec: Optional[float] = None
     heldout_name: str = "test"  # which split the held-out curve is: test or val
     train_curve: Curve = field(default_factory=list)
     heldout_curve: Curve = field(default_factory=list)
@@ -125,7 +126,8 @@ def _from_result(run_dir: Path, result: Dict) -> Run:
                max_steps=int(result["max_steps"]),
                config_digest=result.get("config_digest", run_dir.parent.name),
                test_error=float(result["test_error"]), params=result.get("params"),
-               wall_time_s=result.get("wall_time_s"))
+               wall_time_s=result.get("wall_time_s"),
+               images_per_sec=result.get("images_per_sec"))
 
 
 def _from_hydra_config(run_dir: Path, records: List[Dict]) -> Optional[Run]:
