@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from .errors import ConfigError
+
 
 @dataclass
 class ModelConfig:
@@ -82,6 +84,11 @@ class TrainerConfig:
     precision: str = "float32"
     # iterations per compiled call, metrics accumulated on device; train/multistep.py
     steps_per_call: int = 1
+    # auto: continue from the newest checkpoint in the run folder | never: refuse a folder
+    # that already holds checkpoints or a result (train/rundir.py)
+    resume: str = "auto"
+    restart: bool = False  # start over in a new folder seed=<n>.restart<k>; nothing is overwritten
+    signal_exit_code: int = 143  # exit status after SIGTERM/SIGUSR1 + checkpoint (requeue)
 
 
 @dataclass
@@ -109,7 +116,7 @@ def register_schemas() -> None:
 NON_RESULT_KEYS = {
     "data": {"root", "download"},
     "trainer": {"eval_every", "log_every", "checkpoint_every", "keep_checkpoints", "progress",
-                "threads"},
+                "threads", "resume", "restart", "signal_exit_code"},
 }
 NON_RESULT_TOP = {"seed", "name", "out_root", "hydra"}
 
@@ -142,8 +149,9 @@ def register_resolvers() -> None:
 
 def to_settings(cfg: DictConfig) -> Config:
     """The composed DictConfig → a plain, checked `Config` dataclass (read once, here)."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    container.pop("hydra", None)
+    container = OmegaConf.to_container(cfg, resolve=False)
+    container.pop("hydra", None)  # Hydra's own node, resolvable only inside a running app
+    container = OmegaConf.to_container(OmegaConf.create(container), resolve=True)
     settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), container))
     check_config(settings)
     return settings
@@ -194,6 +202,10 @@ def check_config(c: Config) -> None:
     for key in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
         need(getattr(t, key) > 0, f"trainer.{key} must be > 0, got {getattr(t, key)}")
     need(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+    need(t.resume in ("auto", "never"),
+         f"unknown trainer.resume {t.resume!r}; valid: auto, never")
+    need(0 < t.signal_exit_code < 256,
+         f"trainer.signal_exit_code must be in 1..255, got {t.signal_exit_code}")
     need(t.strategy in ("default", "mirrored"),
          f"unknown trainer.strategy {t.strategy!r}; valid: default, mirrored")
     need(t.strategy != "mirrored" or (t.steps_per_call == 1 and not t.jit_compile
@@ -206,7 +218,7 @@ def check_config(c: Config) -> None:
     need(t.steps_per_call >= 1, f"trainer.steps_per_call must be >= 1, got {t.steps_per_call}")
     _check_model(c, problems)
     if problems:
-        raise ValueError("invalid config:\n  - " + "\n  - ".join(problems))
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
 
 
 def _check_model(c: Config, problems: List[str]) -> None:

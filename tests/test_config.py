@@ -1,0 +1,92 @@
+"""Every config group composes against the schema, and the run folder follows the config."""
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from rescore.config import config_digest, to_settings
+
+CONF = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
+GROUPS = ["model", "data", "optim", "shortcut", "trainer"]
+
+
+def options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group, option",
+                         [(g, o) for g in GROUPS for o in options(g)])
+def test_every_group_option_composes_and_checks(compose_config, group, option):
+    cfg = compose_config([f"{group}={option}"])
+    settings = to_settings(cfg)
+    if group == "model":
+        assert settings.model.name == option
+    if group == "shortcut":
+        assert settings.shortcut.option == option
+
+
+def test_defaults_are_the_paper_recipe(compose_config):
+    s = to_settings(compose_config())
+    assert (s.model.name, s.data.name, s.shortcut.option) == ("resnet20", "cifar10", "A")
+    assert (s.optim.lr, s.optim.momentum, s.optim.wd) == (0.1, 0.9, 1e-4)
+    assert list(s.optim.milestones) == [32000, 48000] and s.optim.max_steps == 64000
+    assert s.data.batch_size == 128 and s.data.augment and s.data.normalize == "pixel_mean"
+    assert s.optim.wd_bn is False and s.optim.warmup.until_train_error is None
+
+
+@pytest.mark.parametrize("model", ["resnet110", "resnet1202"])
+def test_deep_nets_warm_up_as_in_the_paper(compose_config, model):
+    s = to_settings(compose_config([f"model={model}"]))
+    assert s.optim.warmup.until_train_error == 0.8 and s.optim.warmup.lr == 0.01
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_every_experiment_composes(compose_config, experiment):
+    s = to_settings(compose_config([f"experiment={experiment}"]))
+    assert s.name == experiment
+
+
+def test_smoke_experiment_lists_only_what_differs(compose_config):
+    s = to_settings(compose_config(["experiment=smoke"]))
+    assert (s.model.name, s.data.name, s.optim.max_steps) == ("resnet8", "synthetic", 40)
+    assert s.optim.lr == 0.1  # untouched values still come from the paper recipe
+
+
+def test_schedule_scale_accepts_a_fraction(compose_config):
+    s = to_settings(compose_config(["optim.schedule_scale=1/32"]))
+    assert s.optim.schedule_scale == "1/32"
+
+
+def test_run_folder_is_a_function_of_config_and_seed(compose_config):
+    def run_dir(*overrides):
+        cfg = compose_config(list(overrides))
+        return OmegaConf.to_container(cfg.hydra.run, resolve=True)["dir"]
+
+    base = run_dir()
+    assert base.startswith("outputs/default/resnet20/") and base.endswith("/seed=0")
+    assert run_dir() == base
+    assert run_dir("seed=1") == base.replace("seed=0", "seed=1")
+    assert run_dir("optim.wd=5e-4") != base  # a different recipe, a different folder
+    assert run_dir("trainer.log_every=7") == base  # watching differently is the same run
+
+
+def test_digest_ignores_watch_keys_only():
+    cfg = {"optim": {"lr": 0.1}, "trainer": {"log_every": 1, "jit_compile": False},
+           "seed": 0, "name": "x"}
+    same = {**cfg, "trainer": {"log_every": 99, "jit_compile": False}, "seed": 3, "name": "y"}
+    other = {**cfg, "trainer": {"log_every": 1, "jit_compile": True}}
+    assert config_digest(cfg) == config_digest(same) != config_digest(other)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr=-0.1", "optim.lr must be > 0"),
+    ("optim.wd=-1e-4", "optim.wd must be >= 0"),
+    ("data.batch_size=0", "data.batch_size must be > 0"),
+    ("optim.milestones=[48000,32000]", "strictly increasing"),
+    ("optim.milestones=[32000,70000]", "must lie in"),
+    ("model.name=resnet21", "Registered:"),
+])
+def test_bad_values_fail_at_start_up(compose_config, override, message):
+    with pytest.raises(ValueError, match=message):
+        to_settings(compose_config([override]))
