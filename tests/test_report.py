@@ -155,3 +155,47 @@ def test_runs_csv_lists_every_run_with_its_time(sweep: Path):
     assert (live["status"], live["steps"], live["max_steps"], live["wall_time_s"]) == \
         ("unfinished", "300", "2000", "")
     assert {r["wall_time_s"] for r in records if r["model"] == "resnet56"} == {"10"}
+
+
+def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from rescore.config import Config
+    from rescore.models import build_model
+    from rescore.report.layer_responses import (_test_images, run_response_stds,
+                                                three_by_three_bn_layers)
+    from rescore.train.checkpoint import Checkpoints, RunState
+    from rescore.train.optimizer import SGDMomentum
+
+    c = Config()
+    c.model.name, c.data.name = "resnet8", "synthetic"
+    c.data.synthetic_train, c.data.synthetic_test = 64, 32
+    keras.utils.set_random_seed(0)
+    model = build_model("resnet8")
+    layers = three_by_three_bn_layers(model)
+    assert len(layers) == 7  # stem + 2 per block x 3 blocks; the 1x1 projections excluded
+    # A layer whose response is constant (γ=0, β=0.5): std 0, but only if the checkpoint,
+    # not a fresh initialisation (γ=1), is what gets measured.
+    layers[2].gamma.assign(np.zeros(layers[2].gamma.shape, np.float32))
+    layers[2].beta.assign(np.full(layers[2].beta.shape, 0.5, np.float32))
+    run_dir = tmp_path / "fig6" / "resnet8" / "d1" / "seed=0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text(json.dumps({
+        "model": "resnet8", "shortcut": "A", "seed": 0, "test_error": 0.5, "params": 78042,
+        "steps": 1, "max_steps": 1, "schedule_scale": 1.0, "finished": True,
+        "config_digest": "d1", "config": dataclasses.asdict(c)}))
+    write_metrics(run_dir, [(1, 0.9, 0.9)])
+    Checkpoints(run_dir / "checkpoints", 1, model=model,
+                optimizer=SGDMomentum(model.trainable_variables), state=RunState(-1)).save(1)
+
+    stds = run_response_stds(run_dir, n_images=32)
+    assert len(stds) == 7 and stds[2] == pytest.approx(0.0, abs=1e-6)
+    images = _test_images("synthetic", None, True, 0, 64, 32, 10, "pixel_mean", 32)
+    stem = keras.Model(model.input, model.get_layer("stem_bn").output)
+    assert stds[0] == pytest.approx(float(np.std(stem(images, training=False))), rel=1e-4)
+
+    assert report_main([str(tmp_path / "fig6"), "--fig7"]) == 0
+    assert (tmp_path / "fig6" / "fig7.png").stat().st_size > 10_000

@@ -20,6 +20,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="sweep or run folders, searched recursively for runs")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the report (default: the first folder)")
+    parser.add_argument("--fig7", action="store_true",
+                        help="also fig7.png: std of layer responses from each model's latest "
+                             "checkpoint (loads TensorFlow and the runs' data)")
     return parser.parse_args(argv)
 
 
@@ -39,9 +42,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .figures import plot_fig6  # matplotlib only when there is something to draw
 
     figure = plot_fig6(runs, out_dir / "fig6.png")
+    if args.fig7:
+        written = fig7(runs, out_dir)
+        print(f"wrote {written}" if written else "no checkpoints found: no fig7.png")
     print(f"{len(runs)} run(s); wrote {out_dir / 'table6.md'}, {out_dir / 'table6.csv'}, "
           f"{runs_file}" + (f", {figure}" if figure else " (no curves: no fig6.png)"))
     return 0
+
+
+def fig7(runs, out_dir: Path) -> Optional[Path]:
+    from .figures import plot_fig7, representative_runs
+    from .layer_responses import run_response_stds
+
+    stds = {}
+    for model, run in representative_runs(runs).items():
+        values = run_response_stds(run.path)
+        if values:
+            stds[model] = values
+    return plot_fig7(stds, out_dir / "fig7.png")
 
 
 if __name__ == "__main__":

@@ -87,3 +87,32 @@ def _draw(ax, run: Run, family: str) -> float:
                 marker="o" if few else None, markersize=4)
         highest = max(highest, *values[len(values) // 2:])
     return highest
+
+
+def plot_fig7(stds: Dict[str, List[float]], out_file: Path) -> Optional[Path]:
+    """Fig. 7: std of each 3×3 layer's response (top: in network order; bottom: sorted by
+    magnitude). `stds`: model name → one value per layer."""
+    if not stds:
+        return None
+    fig, (ordered, ranked) = plt.subplots(2, 1, figsize=(7, 6.5), sharey=True)
+    for model in sorted(stds, key=lambda m: (not m.startswith("plain"), depth_of(m) or 0)):
+        values = stds[model]
+        family = "plain" if model.startswith("plain") else "ResNet"
+        style = "--" if family == "plain" else "-"
+        colour = DEPTH_COLOURS.get(depth_of(model))
+        label = f"{family}-{depth_of(model)}"
+        layers = range(1, len(values) + 1)
+        ordered.plot(layers, values, style, color=colour, label=label, linewidth=1.2)
+        ranked.plot(layers, sorted(values, reverse=True), style, color=colour, linewidth=1.2)
+    ordered.set_xlabel("layer index (original)")
+    ranked.set_xlabel("layer index (sorted by magnitude)")
+    for ax in (ordered, ranked):
+        ax.set_ylabel("std")
+        ax.grid(alpha=0.3)
+    ordered.legend(fontsize=8)
+    fig.suptitle("Std of 3×3 layer responses (after BN, before ReLU/addition), test images",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=120)
+    plt.close(fig)
+    return out_file
