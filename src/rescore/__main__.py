@@ -4,33 +4,76 @@ check it once, and hand plain values to the training loop."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from . import sweep
 from .config import register_resolvers, register_schemas, to_settings
+from .errors import SWEEP_FAILED_EXIT, ConfigError, DivergedError, Preempted, RescoreError
+from .overrides import check_overrides
 from .gpu_pinning import pin_if_joblib_job
 
 register_schemas()
 register_resolvers()
+log = logging.getLogger("rescore")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def app(cfg: DictConfig) -> float:
-    settings = to_settings(cfg)
-    pin_if_joblib_job(settings.trainer.strategy)  # before TF touches a GPU; gpu_pinning.py
-    from .train.loop import run  # TensorFlow loads only once the config is known good
+    """One run. An error a user can act on (errors.py) ends the process with its message
+    and exit status; in a multirun it ends only this job, which the sweep summary records
+    (sweep.py). A preemption always ends the process: the whole sweep is being stopped."""
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    settings = None
+    try:
+        settings = to_settings(cfg)
+        pin_if_joblib_job(settings.trainer.strategy)  # before TF touches a GPU; gpu_pinning.py
+        from .train.loop import run  # TensorFlow loads only once the config is known good
 
-    result = run(settings, Path(HydraConfig.get().runtime.output_dir))
-    logging.getLogger("rescore").info("test error %.2f%% (%s)", 100 * result["test_error"],
-                                      HydraConfig.get().runtime.output_dir)
+        result = run(settings, Path(HydraConfig.get().runtime.output_dir))
+    except Preempted as err:
+        log.warning("%s", err)
+        sys.exit(settings.trainer.signal_exit_code if settings else err.exit_code)
+    except Exception as err:  # noqa: BLE001 — sorted below: ours, or a bug in a multirun
+        if not (multirun or isinstance(err, RescoreError)):
+            raise  # a bug in a single run: keep the traceback
+        sweep.report_job("diverged" if isinstance(err, DivergedError) else "failed",
+                         error=f"{type(err).__name__}: {err}")
+        if multirun:
+            log.error("job failed; the sweep goes on: %s", err,
+                      exc_info=not isinstance(err, RescoreError))  # a bug keeps its traceback
+            return float("nan")
+        _fail(err)
+    sweep.report_job("already_finished" if result.get("already_finished") else "finished",
+                     test_error=result["test_error"], run_dir=result["run_dir"])
+    log.info("test error %.2f%% (%s)", 100 * result["test_error"], result["run_dir"])
     return result["test_error"]
 
 
+def _fail(err: RescoreError) -> None:
+    """The message on stderr (and in the run's log), no traceback, the error's exit status."""
+    log.error("%s", err)
+    print(f"rescore: error: {err}", file=sys.stderr)
+    sys.exit(err.exit_code)
+
+
 def main() -> None:
+    try:
+        check_overrides(sys.argv[1:])  # before Hydra: its unknown-key error names no options
+    except ConfigError as err:
+        print(f"rescore: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     app()
+    failed = sweep.failed_jobs(sweep.last_summary)
+    if failed:
+        print(f"rescore: error: {len(failed)} of {len(sweep.last_summary)} sweep jobs failed "
+              f"or diverged (see sweep_summary.md in the sweep folder)", file=sys.stderr)
+        sys.exit(SWEEP_FAILED_EXIT)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,33 @@
 The data position is a function of (seed, iteration), so no iterator is saved; the
 optimizer's momentum buffers exist before any restore (optimizer.py), so a restore can be
 checked for having consumed everything it saved.
+
+A resumed run must never quietly start over: the checkpoints are found by listing the
+folder (the `checkpoint` state file may be garbage), tried newest first, and a bad one —
+truncated data, missing index, values that do not fit the model — is moved to
+`corrupt/` with a warning naming it. If checkpoints exist and none restores, that is an
+error, not iteration 0. A save refuses non-finite values, so the newest checkpoint on
+disk always holds finite weights.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
-from typing import Optional
+from typing import Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
+
+from ..errors import CheckpointError, DivergedError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "ckpt"
+STATE_FILE = "checkpoint"  # tf.train.CheckpointManager's text-proto list
+CORRUPT_DIR = "corrupt"
+_FILE = re.compile(rf"^{PREFIX}-(\d+)\.(index|data-\d+-of-\d+)$")
 
 
 class RunState(tf.Module):
@@ -28,21 +47,113 @@ class RunState(tf.Module):
 
 class Checkpoints:
     def __init__(self, directory: Path, keep: int, **trackables):
+        self.directory = Path(directory)
+        self.keep = keep
+        self.trackables = trackables
         self.checkpoint = tf.train.Checkpoint(**trackables)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory),
-                                                  max_to_keep=keep)
+        self.manager = self._manager()
+
+    def _manager(self) -> tf.train.CheckpointManager:
+        return tf.train.CheckpointManager(self.checkpoint, str(self.directory),
+                                          max_to_keep=self.keep, checkpoint_name=PREFIX)
 
     @property
     def latest(self) -> Optional[str]:
         return self.manager.latest_checkpoint
 
     def save(self, step: int) -> str:
+        bad = non_finite_variables(self.trackables)
+        if bad:
+            raise DivergedError(
+                f"not saving a checkpoint at iteration {step}: non-finite values in "
+                f"{', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}. Last good checkpoint: "
+                f"{self.latest or 'none yet'}")
         return self.manager.save(checkpoint_number=step)
 
     def restore_latest(self) -> Optional[str]:
-        """Restore the newest checkpoint, checking every saved value found its variable."""
-        path = self.latest
-        if path is None:
+        """Restore the newest checkpoint that restores completely; None if there are none."""
+        found = checkpoints_on_disk(self.directory)
+        if not found:
             return None
-        self.checkpoint.restore(path).assert_consumed()
-        return path
+        _warn_if_state_unreadable(self.directory)
+        failures: Dict[str, str] = {}
+        for prefix in found:
+            problem = self._try_restore(prefix)
+            if problem is None:
+                if failures or self.latest != prefix:
+                    self._forget(failures, kept=[p for p in found if p not in failures])
+                return prefix
+            failures[prefix] = problem
+            log.warning("checkpoint %s is unusable (%s); trying an older one", prefix, problem)
+        raise CheckpointError(
+            f"{self.directory} holds checkpoints but none can be restored; refusing to start "
+            f"over from iteration 0. Problems:\n  - "
+            + "\n  - ".join(f"{p}: {why}" for p, why in failures.items())
+            + "\nMove the folder aside, or start a fresh run with trainer.restart=true.")
+
+    def _try_restore(self, prefix: str) -> Optional[str]:
+        """None if `prefix` restored every saved value into a variable; else the problem."""
+        index = Path(prefix + ".index")
+        if not index.exists():
+            return f"missing index file {index}"
+        if not list(index.parent.glob(Path(prefix).name + ".data-*")):
+            return f"missing data file {prefix}.data-*"
+        try:
+            self.checkpoint.restore(prefix).assert_consumed()
+        except Exception as err:  # noqa: BLE001 — truncation surfaces as IndexError, too
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            return f"{type(err).__name__}: {first[:300]}"
+        return None
+
+    def _forget(self, failures: Dict[str, str], kept: List[str]) -> None:
+        """Move the bad checkpoints aside (kept for inspection, never reused) and rewrite
+        the state file to list the good ones, so the manager numbers and prunes from them."""
+        corrupt = self.directory / CORRUPT_DIR
+        for prefix in failures:
+            for path in self.directory.glob(Path(prefix).name + ".*"):
+                corrupt.mkdir(exist_ok=True)
+                path.replace(corrupt / path.name)
+                log.warning("moved the unusable checkpoint file %s to %s", path, corrupt)
+        oldest_first = sorted(kept, key=_step_of)
+        stamps = [Path(p + ".index").stat().st_mtime for p in oldest_first]
+        tf.compat.v1.train.update_checkpoint_state(  # names relative: the folder may move
+            str(self.directory), Path(oldest_first[-1]).name,
+            all_model_checkpoint_paths=[Path(p).name for p in oldest_first],
+            all_model_checkpoint_timestamps=stamps,  # so the manager prunes them as usual
+            last_preserved_timestamp=min(stamps) - 1)
+        self.manager = self._manager()
+
+
+def checkpoints_on_disk(directory: Path) -> List[str]:
+    """Every checkpoint prefix with any file in `directory`, newest first."""
+    if not Path(directory).is_dir():
+        return []
+    steps = {int(m.group(1)) for p in Path(directory).iterdir() if (m := _FILE.match(p.name))}
+    return [str(Path(directory) / f"{PREFIX}-{s}") for s in sorted(steps, reverse=True)]
+
+
+def non_finite_variables(trackables: Dict) -> List[str]:
+    bad = []
+    for owner, obj in trackables.items():
+        for v in getattr(obj, "variables", ()) or ():
+            value = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                bad.append(f"{owner}:{getattr(v, 'path', None) or v.name}")
+    return bad
+
+
+def _step_of(prefix: str) -> int:
+    return int(prefix.rsplit("-", 1)[1])
+
+
+def _warn_if_state_unreadable(directory: Path) -> None:
+    state = Path(directory) / STATE_FILE
+    if not state.exists():
+        return
+    try:
+        ok = tf.train.get_checkpoint_state(str(directory)) is not None
+    except Exception:  # noqa: BLE001 — any parse failure means the same thing here
+        ok = False
+    if not ok:
+        log.warning("ignoring the unreadable checkpoint state file %s; the checkpoints were "
+                    "found by listing %s", state, directory)

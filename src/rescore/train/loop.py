@@ -23,13 +23,16 @@ from ..config import Config, config_digest
 from ..data import load_splits
 from ..data.pipeline import BatchOrder, normalization
 from ..models import build_model, count_trainable_params
+from ..errors import DivergedError, Preempted  # noqa: F401 (DivergedError: re-exported)
 from .checkpoint import Checkpoints, RunState
 from .distributed import make_distributed_train_step, make_strategy, strategy_scope
 from .logging import MetricsLog, Progress
 from .multistep import chunk_lengths, iterate_steps, make_multi_step
 from .optimizer import SGDMomentum
 from .precision import make_loss_scale, precision_policy
+from .rundir import RunLock, choose_run_dir, finished_result
 from .schedule import lr_at, parse_scale, scaled_schedule
+from .signals import StopRequest
 from .step import decayed_variables, evaluate, make_eval_step, make_train_step
 from .weights import weights_sha256
 
@@ -37,10 +40,6 @@ log = logging.getLogger(__name__)
 
 NO_WARMUP = -1
 WARMUP_WINDOW = 20  # batches averaged for the "training error below X" warm-up test
-
-
-class DivergedError(RuntimeError):
-    """The loss or a gradient stopped being finite; nothing from that step was applied."""
 
 
 def configure_tensorflow(threads: int, deterministic: bool) -> None:
@@ -52,15 +51,25 @@ def configure_tensorflow(threads: int, deterministic: bool) -> None:
 
 
 def run(c: Config, run_dir: Path) -> Dict:
+    """Train in `run_dir` (a new sibling with trainer.restart), one process at a time; a
+    finished run only reports its saved result (rundir.py). SIGTERM/SIGUSR1 end it with a
+    checkpoint and `Preempted` (signals.py). The returned dict adds `run_dir` and, for a
+    run finished earlier, `already_finished`."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    saved = run_dir / "result.json"
-    if saved.exists():
-        result = json.loads(saved.read_text())
-        log.info("run already finished in %s: test error %.2f%%", run_dir,
-                 100 * result["test_error"])
-        return result
+    run_dir = choose_run_dir(run_dir, c.trainer.restart, c.trainer.resume)
+    with RunLock(run_dir):  # checked under the lock: another process may just have finished
+        result = finished_result(run_dir)
+        if result is not None:
+            log.info("run already finished in %s: test error %.2f%%", run_dir,
+                     100 * result["test_error"])
+            return {**result, "run_dir": str(run_dir), "already_finished": True}
+        with StopRequest() as stop:
+            return {**_train(c, run_dir, stop), "run_dir": str(run_dir)}
 
+
+def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
+    saved = run_dir / "result.json"
     configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
     splits = load_splits(c.data.name, c.data.root, c.data.download, c.data.val_split,
                          c.data.synthetic_train, c.data.synthetic_test, c.data.num_classes)
@@ -114,7 +123,7 @@ def run(c: Config, run_dir: Path) -> Dict:
             warmup_error=o.warmup.until_train_error, eval_every=c.trainer.eval_every,
             log_every=c.trainer.log_every, checkpoint_every=c.trainer.checkpoint_every,
             eval_batch_size=c.data.eval_batch_size, progress=c.trainer.progress,
-            multi_step=multi_step, steps_per_call=k)
+            multi_step=multi_step, steps_per_call=k, stop=stop)
         result = final_result(c, model, eval_step, splits, state, max_steps)
     finally:
         metrics.close()
@@ -131,7 +140,7 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
                metrics: MetricsLog, lr_for, max_steps: int, order: BatchOrder,
                warmup_error: Optional[float], eval_every: int, log_every: int,
                checkpoint_every: int, eval_batch_size: int, progress: Optional[bool],
-               multi_step=None, steps_per_call: int = 1) -> None:
+               multi_step=None, steps_per_call: int = 1, stop=None) -> None:
     """Iterations state.step … max_steps-1; every random choice from (seed, iteration).
 
     With `multi_step` (multistep.py), up to `steps_per_call` iterations run per call; the
@@ -145,6 +154,8 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
     chunk_length = chunk_lengths(  # one at a time while an error-based warm-up decides lr
         steps_per_call, max_steps, (eval_every, checkpoint_every),
         lambda s: warmup_error is not None and s < int(state.warmup_end))
+    if stop is not None:  # a stop may only happen where a chunk of iterations ends
+        chunk_length = stop.track_chunks(chunk_length, max_steps)
     for step, lr, out in iterate_steps(
             train_step=train_step, multi_step=multi_step, x_train=splits.x_train,
             y_train=splits.y_train, order=order, lr_for=lr_for, start=start, stop=max_steps,
@@ -187,6 +198,14 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
         if done % checkpoint_every == 0 or done == max_steps:
             state.elapsed.assign(time.perf_counter() - segment_start)
             checkpoints.save(done)
+        if stop is not None and done < max_steps and stop.should_stop(done):
+            if done % checkpoint_every:  # else saved just above
+                state.elapsed.assign(time.perf_counter() - segment_start)
+                checkpoints.save(done)
+            bar.close()
+            raise Preempted(f"{stop.signal_name}: stopped after iteration {done} of "
+                            f"{max_steps} and saved {checkpoints.latest}; run the same "
+                            f"command again to resume")
     bar.close()
     state.elapsed.assign(time.perf_counter() - segment_start)
 

@@ -1,0 +1,187 @@
+"""The run folder: one process at a time, a finished run is not trained again, and an
+explicit restart goes to a new folder.
+
+The folder itself is a function of the config and seed (conf/config.yaml), so the same
+command finds it again. A lock file records who trains in it (pid, host, boot and process
+start time); a lock whose process is gone — killed with -9, a crashed node rebooted — is
+stale and taken over, one whose process lives makes the newcomer refuse.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+from ..errors import CheckpointError, RunLockedError
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "run.lock"
+RESULT_NAME = "result.json"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def finished_result(run_dir: Path) -> Optional[Dict]:
+    """The saved result of a finished run, or None."""
+    path = Path(run_dir) / RESULT_NAME
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def has_checkpoints(run_dir: Path) -> bool:
+    directory = Path(run_dir) / CHECKPOINT_DIR
+    return directory.is_dir() and any(p.name.startswith("ckpt-") for p in directory.iterdir())
+
+
+def choose_run_dir(run_dir: Path, restart: bool, resume: str) -> Path:
+    """Where this invocation trains: the folder itself, or with `restart` a new sibling.
+
+    resume=auto continues whatever is there; resume=never refuses a folder that already
+    holds checkpoints or a result (for a job that must start from scratch)."""
+    run_dir = Path(run_dir)
+    if restart:
+        return new_restart_dir(run_dir)
+    if resume == "never" and (has_checkpoints(run_dir) or finished_result(run_dir)):
+        raise CheckpointError(
+            f"{run_dir} already holds a run and trainer.resume=never; continue it with "
+            f"trainer.resume=auto or start over in a new folder with trainer.restart=true")
+    return run_dir
+
+
+def new_restart_dir(run_dir: Path) -> Path:
+    """`seed=0` → `seed=0.restart1` (or the next free number); the old run stays untouched.
+
+    mkdir without exist_ok claims the number atomically, so two restarts never share one.
+    Hydra's record of the config (.hydra/) is copied along, so the new folder explains
+    itself."""
+    for k in range(1, 10_000):
+        candidate = run_dir.with_name(f"{run_dir.name}.restart{k}")
+        try:
+            candidate.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        if (run_dir / ".hydra").is_dir():
+            shutil.copytree(run_dir / ".hydra", candidate / ".hydra")
+        log.info("trainer.restart: starting over in %s (resume it later with "
+                 "hydra.run.dir=%s)", candidate, candidate)
+        return candidate
+    raise RuntimeError(f"no free restart folder next to {run_dir}")
+
+
+class RunLock:
+    """`with RunLock(run_dir):` — exclusive use of a run folder by this process."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_NAME
+        self._guard = Path(run_dir) / (LOCK_NAME + ".guard")
+        self._mine: Optional[Dict] = None
+
+    def __enter__(self) -> "RunLock":
+        with _flocked(self._guard):  # the check-then-write below is atomic among processes
+            holder = _read(self.path)
+            if holder is not None:
+                if not is_stale(holder):
+                    raise RunLockedError(locked_message(self.path, holder))
+                log.warning("taking over the stale lock %s of pid %s on %s (that process "
+                            "is gone)", self.path, holder.get("pid"), holder.get("host"))
+            self._mine = this_process()
+            _write_atomic(self.path, self._mine)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with _flocked(self._guard):
+            if _read(self.path) == self._mine:
+                self.path.unlink()
+
+
+def this_process() -> Dict:
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "boot_id": _boot_id(),
+            "start_ticks": _start_ticks(pid), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def is_stale(holder: Dict) -> bool:
+    """Dead for sure: same host, and the pid is gone, the machine rebooted since, or the
+    pid now belongs to a younger process. A lock from another host is never judged."""
+    if not holder:
+        return True  # unreadable: nobody can be identified as its owner
+    if holder.get("host") != socket.gethostname():
+        return False
+    boot = _boot_id()
+    if boot and holder.get("boot_id") and holder["boot_id"] != boot:
+        return True
+    pid = int(holder.get("pid", -1))
+    if pid <= 0 or not _alive(pid):
+        return True
+    start = holder.get("start_ticks")
+    return start is not None and _start_ticks(pid) not in (None, start)
+
+
+def locked_message(path: Path, holder: Dict) -> str:
+    where = holder.get("host")
+    hint = ("" if where == socket.gethostname() else
+            f" It was taken on another host ({where}); if no job there uses this folder "
+            f"any more, delete {path}.")
+    return (f"run folder {path.parent} is in use by pid {holder.get('pid')} on {where} "
+            f"(since {holder.get('since')}); not starting a second process on it.{hint}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _boot_id() -> Optional[str]:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> Optional[int]:
+    """Process start time (clock ticks since boot, /proc/<pid>/stat field 22): tells a
+    reused pid from the process that wrote the lock. None off Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _read(path: Path) -> Optional[Dict]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}  # garbage (locks are written atomically, so not a live writer's)
+
+
+def _write_atomic(path: Path, data: Dict) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data) + "\n")
+    os.replace(tmp, path)
+
+
+class _flocked:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc):
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)

@@ -1,0 +1,79 @@
+"""Shared by the fault tests (resume, signals, divergence, bad input, sweeps): a tiny run
+configuration, the CLI as a subprocess, and readers for what a run leaves on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "src" / "rescore" / "conf"
+
+# resnet8 on 64 synthetic images, batch 8: a step is a few ms on 2 CPU cores.
+TINY = ["experiment=smoke", "data.synthetic_train=64", "data.synthetic_test=32",
+        "data.batch_size=8", "data.eval_batch_size=32", "trainer.log_every=1",
+        "trainer.threads=1"]
+
+
+def tiny(max_steps: int, checkpoint_every: int, *extra: str) -> List[str]:
+    milestones = f"[{max_steps // 2},{3 * max_steps // 4}]"
+    return TINY + [f"optim.max_steps={max_steps}", f"optim.milestones={milestones}",
+                   f"trainer.checkpoint_every={checkpoint_every}",
+                   f"trainer.eval_every={max_steps}", *extra]
+
+
+def cli_env(**extra: str) -> Dict[str, str]:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("RESCORE_TESTING_SIGNAL_AT", None)  # only where a test asks for it
+    env.pop("HYDRA_FULL_ERROR", None)  # the messages users see, not Hydra's raw ones
+    env.update(extra)
+    return env
+
+
+def rescore_cmd(args: Sequence[str]) -> List[str]:
+    return [sys.executable, "-m", "rescore", *args]
+
+
+def run_cli(args: Sequence[str], cwd: Path, timeout: float = 300, **env: str
+            ) -> subprocess.CompletedProcess:
+    return subprocess.run(rescore_cmd(args), cwd=cwd, env=cli_env(**env), text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def start_cli(args: Sequence[str], cwd: Path, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(rescore_cmd(args), cwd=cwd, env=cli_env(**env), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def run_dirs(out_root: Path) -> List[Path]:
+    """Every run folder (one holding metrics.jsonl or checkpoints) under out_root."""
+    return sorted({p.parent for p in Path(out_root).rglob("metrics.jsonl")}
+                  | {p.parent for p in Path(out_root).rglob("checkpoints")})
+
+
+def only_run_dir(out_root: Path) -> Path:
+    found = run_dirs(out_root)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def train_steps(run_dir: Path) -> List[int]:
+    """The iteration of every per-step training record (trainer.log_every=1), in order."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r["step"] for r in records if r["split"] == "train"]
+
+
+def checkpoint_steps(run_dir: Path) -> List[int]:
+    folder = Path(run_dir) / "checkpoints"
+    return sorted(int(p.name[len("ckpt-"):-len(".index")]) for p in folder.glob("ckpt-*.index"))
+
+
+def result(run_dir: Path) -> Dict:
+    return json.loads((Path(run_dir) / "result.json").read_text())

@@ -1,0 +1,243 @@
+"""Run folders, exact resume and damaged checkpoints (issue 4).
+
+The exact-resume tests train in this process (no TensorFlow start-up per run): a run is
+stopped at a fixed iteration through the real SIGTERM path (signals.py's testing hook),
+then the same config resumes it in the same folder.
+"""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from _faults import checkpoint_steps, result, tiny, train_steps
+
+MAX_STEPS, EVERY, STOP_AT = 12, 4, 7  # 7: between checkpoints, so the stop itself saves
+
+
+@pytest.fixture
+def settings_for(compose_config):
+    from rescore.config import to_settings
+
+    def make(*extra):
+        return to_settings(compose_config(tiny(MAX_STEPS, EVERY, "trainer.deterministic=true",
+                                               *extra)))
+
+    return make
+
+
+def train(settings, run_dir, stop_at=None, monkeypatch=None):
+    """loop.run, optionally stopped by SIGTERM after iteration `stop_at`."""
+    from rescore.errors import Preempted
+    from rescore.train.loop import run
+
+    if stop_at is None:
+        return run(settings, run_dir)
+    monkeypatch.setenv("RESCORE_TESTING_SIGNAL_AT", str(stop_at))
+    with pytest.raises(Preempted, match=f"SIGTERM: stopped after iteration {stop_at} "):
+        run(settings, run_dir)
+    monkeypatch.delenv("RESCORE_TESTING_SIGNAL_AT")
+    return None
+
+
+_BASELINE = {}
+
+
+def baseline_hash(settings, tmp_path_factory):
+    """weights_sha256 of the run trained start to finish (trained once per session)."""
+    if "sha" not in _BASELINE:
+        _BASELINE["sha"] = train(settings, tmp_path_factory.mktemp("straight"))["weights_sha256"]
+    return _BASELINE["sha"]
+
+
+def test_interrupted_and_resumed_run_is_bitwise_equal(settings_for, tmp_path, monkeypatch,
+                                                     tmp_path_factory):
+    settings = settings_for()
+    expected = baseline_hash(settings, tmp_path_factory)
+
+    train(settings, tmp_path, stop_at=STOP_AT, monkeypatch=monkeypatch)
+    assert checkpoint_steps(tmp_path) == [4, STOP_AT]
+    assert not (tmp_path / "result.json").exists()
+    out = train(settings, tmp_path)
+
+    assert out["weights_sha256"] == expected
+    assert out["steps"] == MAX_STEPS and out["finished"]
+    assert train_steps(tmp_path) == list(range(1, MAX_STEPS + 1))  # each iteration once
+    assert result(tmp_path)["weights_sha256"] == expected
+    assert not (tmp_path / "run.lock").exists()
+
+
+def test_resume_without_optimizer_state_changes_the_weights(settings_for, tmp_path,
+                                                            monkeypatch,
+                                                            tmp_path_factory):
+    """Negative control: the hash comparison above can fail. Checkpoints that leave the
+    momentum buffers out resume with zero velocity and end elsewhere."""
+    import rescore.train.loop as loop
+
+    settings = settings_for()
+    expected = baseline_hash(settings, tmp_path_factory)
+
+    class WithoutOptimizer(loop.Checkpoints):
+        def __init__(self, directory, keep, **trackables):
+            trackables.pop("optimizer")
+            super().__init__(directory, keep, **trackables)
+
+    monkeypatch.setattr(loop, "Checkpoints", WithoutOptimizer)
+    train(settings, tmp_path, stop_at=STOP_AT, monkeypatch=monkeypatch)
+    out = train(settings, tmp_path)
+    assert out["steps"] == MAX_STEPS
+    assert out["weights_sha256"] != expected
+
+
+def test_finished_run_is_reported_not_retrained(settings_for, tmp_path):
+    settings = settings_for()
+    first = train(settings, tmp_path)
+    files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    lines = (tmp_path / "metrics.jsonl").read_text()
+
+    again = train(settings, tmp_path)
+    assert again["already_finished"] is True
+    assert again["weights_sha256"] == first["weights_sha256"]
+    assert again["test_error"] == first["test_error"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == files
+    assert (tmp_path / "metrics.jsonl").read_text() == lines  # nothing trained
+
+
+def test_restart_starts_over_in_a_new_folder(settings_for, tmp_path):
+    run_dir = tmp_path / "seed=0"
+    first = train(settings_for(), run_dir)
+    saved = (run_dir / "result.json").read_text()
+
+    second = train(settings_for("trainer.restart=true"), run_dir)
+    third = train(settings_for("trainer.restart=true"), run_dir)
+    assert second["run_dir"] == str(tmp_path / "seed=0.restart1")
+    assert third["run_dir"] == str(tmp_path / "seed=0.restart2")
+    assert "already_finished" not in second  # trained again, from iteration 0
+    assert train_steps(tmp_path / "seed=0.restart1") == list(range(1, MAX_STEPS + 1))
+    assert second["weights_sha256"] == first["weights_sha256"]  # deterministic
+    assert (run_dir / "result.json").read_text() == saved  # the old run is untouched
+
+
+def test_resume_never_refuses_a_folder_with_checkpoints(settings_for, tmp_path,
+                                                        monkeypatch):
+    from rescore.errors import CheckpointError
+
+    train(settings_for(), tmp_path, stop_at=5, monkeypatch=monkeypatch)
+    with pytest.raises(CheckpointError, match="trainer.resume=never"):
+        train(settings_for("trainer.resume=never"), tmp_path)
+
+
+# ------------------------------------------------------------- damaged checkpoints
+
+
+def _truncate_data(folder, step):
+    path = folder / f"ckpt-{step}.data-00000-of-00001"
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+    return path
+
+
+def _remove_index(folder, step):
+    path = folder / f"ckpt-{step}.index"
+    path.unlink()
+    return path
+
+
+def _garbage_state(folder, step):
+    path = folder / "checkpoint"
+    path.write_bytes(b"\x00garbage {{ not a CheckpointState")
+    return path
+
+
+@pytest.mark.parametrize("damage, resumes_at", [(_truncate_data, 4), (_remove_index, 4),
+                                                (_garbage_state, STOP_AT)])
+def test_damaged_newest_checkpoint_falls_back_with_a_warning(settings_for, tmp_path,
+                                                              monkeypatch, caplog, damage,
+                                                              resumes_at,
+                                                              tmp_path_factory):
+    """Truncated data or a missing index: the older checkpoint, with a warning naming
+    the bad file; a garbage state file: the checkpoints are found by listing the folder.
+    Never iteration 0, and the run still ends bitwise where the uninterrupted one does."""
+    settings = settings_for()
+    expected = baseline_hash(settings, tmp_path_factory)
+    train(settings, tmp_path, stop_at=STOP_AT, monkeypatch=monkeypatch)
+    bad = damage(tmp_path / "checkpoints", STOP_AT)
+
+    with caplog.at_level(logging.INFO):
+        out = train(settings, tmp_path)
+    warnings = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert str(bad) in warnings
+    assert f"(iteration {resumes_at})" in caplog.text
+    steps = train_steps(tmp_path)
+    assert steps[:STOP_AT] == list(range(1, STOP_AT + 1))
+    assert steps[STOP_AT:] == list(range(resumes_at + 1, MAX_STEPS + 1))  # not from 0
+    assert out["weights_sha256"] == expected
+    if damage is not _garbage_state:  # the bad one is kept aside, not reused
+        assert (tmp_path / "checkpoints" / "corrupt" / f"ckpt-{STOP_AT}.data-00000-of-00001"
+                ).exists()
+
+
+def test_no_usable_checkpoint_is_an_error_not_a_fresh_start(settings_for, tmp_path,
+                                                            monkeypatch):
+    from rescore.errors import CheckpointError
+
+    settings = settings_for()
+    train(settings, tmp_path, stop_at=5, monkeypatch=monkeypatch)  # ckpt-4, ckpt-5
+    for step in (4, 5):
+        _truncate_data(tmp_path / "checkpoints", step)
+    with pytest.raises(CheckpointError, match="refusing to start over from iteration 0"):
+        train(settings, tmp_path)
+    assert train_steps(tmp_path) == [1, 2, 3, 4, 5]  # nothing ran
+
+
+# ------------------------------------------------------------- checkpoint contents
+
+
+class _Tiny:
+    """A model/optimizer pair small enough to checkpoint in milliseconds."""
+
+    def __init__(self, value: float = 0.0):
+        import tensorflow as tf
+
+        self.model = tf.Module()
+        self.model.w = tf.Variable(tf.fill([3], value))
+        self.optimizer = tf.Module()
+        self.optimizer.v = tf.Variable(tf.fill([3], value))
+
+
+def test_checkpoint_without_optimizer_state_is_refused(tmp_path):
+    """Restore checks that every variable found a value: a checkpoint missing the
+    momentum buffers is not half-restored."""
+    from rescore.errors import CheckpointError
+    from rescore.train.checkpoint import Checkpoints
+
+    saved = _Tiny(1.0)
+    Checkpoints(tmp_path, 3, model=saved.model).save(10)
+    fresh = _Tiny(0.0)
+    with pytest.raises(CheckpointError, match="ckpt-10"):
+        Checkpoints(tmp_path, 3, model=fresh.model, optimizer=fresh.optimizer).restore_latest()
+
+
+def test_save_refuses_non_finite_weights(tmp_path):
+    from rescore.errors import DivergedError
+    from rescore.train.checkpoint import Checkpoints
+
+    tiny_ = _Tiny(1.0)
+    checkpoints = Checkpoints(tmp_path, 3, model=tiny_.model, optimizer=tiny_.optimizer)
+    first = checkpoints.save(1)
+    tiny_.model.w.assign([1.0, np.inf, 2.0])
+    with pytest.raises(DivergedError, match=f"Last good checkpoint: {first}"):
+        checkpoints.save(2)
+    assert [p.name for p in tmp_path.glob("ckpt-*.index")] == ["ckpt-1.index"]
+
+
+def test_checkpoints_keep_the_last_k(tmp_path):
+    from rescore.train.checkpoint import Checkpoints
+
+    tiny_ = _Tiny(1.0)
+    checkpoints = Checkpoints(tmp_path, 2, model=tiny_.model)
+    for step in (5, 10, 15, 20):
+        checkpoints.save(step)
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-15.index",
+                                                                      "ckpt-20.index"]
