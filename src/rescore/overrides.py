@@ -1,9 +1,11 @@
 """Command-line overrides checked against the schema before Hydra composes anything.
 
 Hydra rejects an unknown key (`optim.lrr=0.2`, `+optim.lrr=0.2`) with a bare
-"Key 'lrr' not in 'OptimConfig'". This check runs first and says which keys exist there
-and which one was probably meant. Config-group choices (`model=resnet56`) and `hydra.*`
-are left to Hydra, which lists the available options itself.
+"Key 'lrr' not in 'OptimConfig'", and an unknown group option with a long search-path
+dump. This check runs first and says which keys or options exist and which one was
+probably meant; a value of the wrong type (`optim.lr=abc`) is named too. Everything it
+cannot judge (interpolations, `hydra.*`) is left to Hydra. Range checks (lr > 0, …)
+come later, in config.check_config, on the composed config.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import typing
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
 from .config import Config
 from .errors import ConfigError
 
@@ -21,10 +26,40 @@ CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def check_overrides(argv: Sequence[str]) -> None:
-    """Raise ConfigError for the first override whose key the schema does not have."""
-    problems = [p for key in _override_keys(argv) if (p := unknown_key_message(key))]
+    """Raise ConfigError listing every override with an unknown key, an unknown group
+    option or a value of the wrong type."""
+    problems = []
+    for o in _parsed_overrides(argv):
+        key = o.key_or_group
+        if key in config_groups():
+            problems += [p for v in _values(o) if (p := unknown_option_message(key, v))]
+        elif (p := unknown_key_message(key)) is not None:
+            problems.append(p)
+        elif not o.is_delete():
+            problems += [p for v in _values(o) if (p := wrong_type_message(key, v))]
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def unknown_option_message(group: str, choice: Any) -> Optional[str]:
+    if choice is None or not isinstance(choice, str) or (CONF_DIR / group / f"{choice}.yaml"
+                                                         ).exists():
+        return None
+    valid = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    close = difflib.get_close_matches(choice, valid, n=1)
+    hint = f" Did you mean {group}={close[0]}?" if close else ""
+    return f"unknown {group} {choice!r}.{hint} Available: {', '.join(valid)}"
+
+
+def wrong_type_message(dotted: str, value: Any) -> Optional[str]:
+    """None if `value` fits the schema's type at `dotted` (as Hydra would convert it)."""
+    if isinstance(value, str) and "${" in value:
+        return None  # an interpolation: only the composed config can tell
+    try:
+        OmegaConf.update(OmegaConf.structured(Config), dotted, value, merge=True)
+    except OmegaConfBaseException as err:
+        return f"{dotted}={value!r}: {str(err).splitlines()[0]}"
+    return None
 
 
 def unknown_key_message(dotted: str) -> Optional[str]:
@@ -51,9 +86,9 @@ def _resolved_type(owner, name: str):
     return hints.get(name)
 
 
-def _override_keys(argv: Sequence[str]) -> List[str]:
-    """The keys of plain overrides in `argv` (not groups, not hydra.*); [] if Hydra's
-    parsers are unavailable or the line does not parse (Hydra then reports it)."""
+def _parsed_overrides(argv: Sequence[str]) -> List[Any]:
+    """The overrides in `argv` this check can judge (not hydra.*, not `group@pkg=`); []
+    if Hydra's parsers are unavailable or the line does not parse (Hydra reports it)."""
     try:
         from hydra._internal.utils import get_args_parser
         from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -62,16 +97,18 @@ def _override_keys(argv: Sequence[str]) -> List[str]:
         parsed = OverridesParser.create().parse_overrides(args.overrides or [])
     except Exception:  # noqa: BLE001 — never let the friendly check mask Hydra's own error
         return []
-    groups = config_groups()
-    keys = []
-    for o in parsed:
-        key = o.key_or_group
-        if key.split("/")[0] == "hydra" or key.split(".")[0] == "hydra" or key in groups:
-            continue
-        if o.package:  # `group@pkg=choice`: a group choice, not a key
-            continue
-        keys.append(key)
-    return keys
+    return [o for o in parsed
+            if o.key_or_group.replace("/", ".").split(".")[0] != "hydra" and not o.package]
+
+
+def _values(o) -> List[Any]:
+    """The plain value, or each value of a simple sweep `a,b,c`; [] for ranges, globs…"""
+    if o.is_delete():
+        return []
+    value = o.value()
+    if o.is_sweep_override():
+        return list(getattr(value, "list", None) or [])
+    return [value]
 
 
 def config_groups() -> set:
