@@ -56,6 +56,8 @@ def plot_fig6(runs: List[Run], out_file: Path) -> Optional[Path]:
         ax.grid(alpha=0.3)
         if members:
             ax.legend(fontsize=8, loc="best")
+        else:
+            ax.text(0.5, 0.5, f"no {family} runs found", ha="center", transform=ax.transAxes)
     axes[0].set_ylabel("error (%)")
     axes[0].set_ylim(0, min(100.0, top * 1.05))
     scales = sorted({scale_text(r.schedule_scale) for r in chosen.values()})
