@@ -241,3 +241,87 @@ def test_checkpoints_keep_the_last_k(tmp_path):
         checkpoints.save(step)
     assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-15.index",
                                                                       "ckpt-20.index"]
+
+
+# ------------------------------------------------------------- the run-folder lock
+
+
+def _write_lock(folder, **holder):
+    import json
+
+    (folder / "run.lock").write_text(json.dumps(holder))
+
+
+def test_lock_refuses_a_second_user_and_is_released(tmp_path):
+    from rescore.errors import RunLockedError
+    from rescore.train.rundir import RunLock
+
+    with RunLock(tmp_path):
+        with pytest.raises(RunLockedError, match=f"in use by pid {os.getpid()} "):
+            with RunLock(tmp_path):
+                pass
+        assert (tmp_path / "run.lock").exists()
+    assert not (tmp_path / "run.lock").exists()
+    with RunLock(tmp_path):  # free again
+        pass
+
+
+def test_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
+    import subprocess
+    import sys
+
+    from rescore.train.rundir import RunLock, this_process
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    _write_lock(tmp_path, **{**this_process(), "pid": int(gone)})
+    with caplog.at_level(logging.WARNING), RunLock(tmp_path):
+        pass
+    assert f"stale lock {tmp_path / 'run.lock'} of pid {gone}" in caplog.text
+
+
+@pytest.mark.parametrize("change, stale", [
+    ({"start_ticks": -1}, True),         # our pid, but reused by a younger process
+    ({"boot_id": "rebooted"}, True),     # written before the machine rebooted
+    ({"host": "elsewhere"}, False),      # cannot be judged from here: refuse
+    ({}, False),                         # this very process: alive
+])
+def test_lock_staleness(tmp_path, change, stale):
+    from rescore.train.rundir import is_stale, this_process
+
+    assert is_stale({**this_process(), **change}) is stale
+
+
+def test_lock_from_another_host_says_how_to_clear_it(tmp_path):
+    from rescore.errors import RunLockedError
+    from rescore.train.rundir import RunLock, this_process
+
+    _write_lock(tmp_path, **{**this_process(), "host": "node42"})
+    with pytest.raises(RunLockedError, match=r"on another host \(node42\).*delete"):
+        with RunLock(tmp_path):
+            pass
+
+
+def test_garbage_lock_file_is_stale(tmp_path):
+    from rescore.train.rundir import RunLock
+
+    (tmp_path / "run.lock").write_text("{not json")
+    with RunLock(tmp_path):
+        pass
+
+
+def test_cli_refuses_a_run_folder_in_use(tmp_path):
+    """A second process on a run in progress exits 4 with a message, trains nothing."""
+    from _faults import run_cli
+
+    from rescore.train.rundir import this_process
+
+    args = tiny(MAX_STEPS, EVERY, f"out_root={tmp_path / 'out'}",
+                f"hydra.run.dir={tmp_path / 'run'}")
+    (tmp_path / "run").mkdir()
+    _write_lock(tmp_path / "run", **this_process())  # held by this live test process
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"is in use by pid {os.getpid()}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
