@@ -77,14 +77,14 @@ def _list(num_classes: int) -> int:
 
     print(f"trainable parameters at num_classes={num_classes}, 32x32x3 input, builder "
           f"defaults (family-default shortcut; ImageNet nets with their imagenet stem)")
-    print(f"{'name':<20} {'family':<10} {'block':<11} {'depth':>5} {'params':>12}")
+    print(f"{'name':<20} {'family':<20} {'block':<11} {'depth':>5} {'params':>12}")
     for name in list_models():
         info = model_info(name)
         model = build_for_inspection(name, num_classes=num_classes, input_size=32)
         params = count_params(model)["trainable"]
         del model
         keras.backend.clear_session()
-        print(f"{name:<20} {info.get('family', '?'):<10} {info.get('block', '?'):<11} "
+        print(f"{name:<20} {info.get('family', '?'):<20} {info.get('block', '?'):<11} "
               f"{info.get('depth', '?'):>5} {params:>12,}", flush=True)
     return 0
 

@@ -16,8 +16,6 @@ from typing import Dict, List, Optional, Sequence
 
 import keras
 
-from .bottleneck import deep_graph_recursion_limit
-
 _STAGE = re.compile(r"^(stage\d+)_block(\d+)_")
 
 
@@ -102,13 +100,13 @@ def build_for_inspection(name: str, num_classes: int = 10, shortcut: Optional[st
 
     if input_size is not None:
         kwargs["input_shape"] = (input_size, input_size, 3)
-    with deep_graph_recursion_limit():  # resnet1202 has ~3600 layers
-        return build_model(name, num_classes=num_classes, shortcut=shortcut, **kwargs)
+    return build_model(name, num_classes=num_classes, shortcut=shortcut, **kwargs)
 
 
 def format_count(n: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
+    """Paper style: 0.85M, 1.73M, 4.09G (M from 0.1M up)."""
+    for unit, scale, low in (("G", 1e9, 1e9), ("M", 1e6, 1e5), ("K", 1e3, 1e3)):
+        if n >= low:
             return f"{n / scale:.2f}{unit}"
     return str(n)
 
