@@ -42,6 +42,7 @@ def train(settings, run_dir, stop_at=None, monkeypatch=None):
 
 
 _BASELINE = {}
+_STOPPED = {}
 
 
 def baseline_hash(settings, tmp_path_factory):
@@ -51,12 +52,23 @@ def baseline_hash(settings, tmp_path_factory):
     return _BASELINE["sha"]
 
 
+def stopped_run(settings, run_dir, monkeypatch, tmp_path_factory):
+    """`run_dir` becomes a copy of a run stopped by SIGTERM after iteration STOP_AT
+    (trained once per session: the copies are what the damage tests break)."""
+    import shutil
+
+    if "dir" not in _STOPPED:
+        _STOPPED["dir"] = tmp_path_factory.mktemp("stopped") / "run"
+        train(settings, _STOPPED["dir"], stop_at=STOP_AT, monkeypatch=monkeypatch)
+    shutil.copytree(_STOPPED["dir"], run_dir, dirs_exist_ok=True)
+
+
 def test_interrupted_and_resumed_run_is_bitwise_equal(settings_for, tmp_path, monkeypatch,
                                                      tmp_path_factory):
     settings = settings_for()
     expected = baseline_hash(settings, tmp_path_factory)
 
-    train(settings, tmp_path, stop_at=STOP_AT, monkeypatch=monkeypatch)
+    stopped_run(settings, tmp_path, monkeypatch, tmp_path_factory)
     assert checkpoint_steps(tmp_path) == [4, STOP_AT]
     assert not (tmp_path / "result.json").exists()
     out = train(settings, tmp_path)
@@ -109,21 +121,20 @@ def test_restart_starts_over_in_a_new_folder(settings_for, tmp_path):
     first = train(settings_for(), run_dir)
     saved = (run_dir / "result.json").read_text()
 
+    (tmp_path / "seed=0.restart1").mkdir()  # taken (say, by an earlier restart)
     second = train(settings_for("trainer.restart=true"), run_dir)
-    third = train(settings_for("trainer.restart=true"), run_dir)
-    assert second["run_dir"] == str(tmp_path / "seed=0.restart1")
-    assert third["run_dir"] == str(tmp_path / "seed=0.restart2")
+    assert second["run_dir"] == str(tmp_path / "seed=0.restart2")  # the next free one
     assert "already_finished" not in second  # trained again, from iteration 0
-    assert train_steps(tmp_path / "seed=0.restart1") == list(range(1, MAX_STEPS + 1))
+    assert train_steps(tmp_path / "seed=0.restart2") == list(range(1, MAX_STEPS + 1))
     assert second["weights_sha256"] == first["weights_sha256"]  # deterministic
     assert (run_dir / "result.json").read_text() == saved  # the old run is untouched
 
 
 def test_resume_never_refuses_a_folder_with_checkpoints(settings_for, tmp_path,
-                                                        monkeypatch):
+                                                        monkeypatch, tmp_path_factory):
     from rescore.errors import CheckpointError
 
-    train(settings_for(), tmp_path, stop_at=5, monkeypatch=monkeypatch)
+    stopped_run(settings_for(), tmp_path, monkeypatch, tmp_path_factory)
     with pytest.raises(CheckpointError, match="trainer.resume=never"):
         train(settings_for("trainer.resume=never"), tmp_path)
 
@@ -161,7 +172,7 @@ def test_damaged_newest_checkpoint_falls_back_with_a_warning(settings_for, tmp_p
     Never iteration 0, and the run still ends bitwise where the uninterrupted one does."""
     settings = settings_for()
     expected = baseline_hash(settings, tmp_path_factory)
-    train(settings, tmp_path, stop_at=STOP_AT, monkeypatch=monkeypatch)
+    stopped_run(settings, tmp_path, monkeypatch, tmp_path_factory)
     bad = damage(tmp_path / "checkpoints", STOP_AT)
 
     with caplog.at_level(logging.INFO):
@@ -179,16 +190,17 @@ def test_damaged_newest_checkpoint_falls_back_with_a_warning(settings_for, tmp_p
 
 
 def test_no_usable_checkpoint_is_an_error_not_a_fresh_start(settings_for, tmp_path,
-                                                            monkeypatch):
+                                                            monkeypatch, tmp_path_factory):
     from rescore.errors import CheckpointError
 
     settings = settings_for()
-    train(settings, tmp_path, stop_at=5, monkeypatch=monkeypatch)  # ckpt-4, ckpt-5
-    for step in (4, 5):
+    stopped_run(settings, tmp_path, monkeypatch, tmp_path_factory)  # ckpt-4, ckpt-7
+    for step in (4, STOP_AT):
         _truncate_data(tmp_path / "checkpoints", step)
-    with pytest.raises(CheckpointError, match="refusing to start over from iteration 0"):
+    with pytest.raises(CheckpointError, match="refusing to start over from iteration 0") as err:
         train(settings, tmp_path)
-    assert train_steps(tmp_path) == [1, 2, 3, 4, 5]  # nothing ran
+    assert "ckpt-4" in str(err.value) and f"ckpt-{STOP_AT}" in str(err.value)
+    assert train_steps(tmp_path) == list(range(1, STOP_AT + 1))  # nothing ran
 
 
 # ------------------------------------------------------------- checkpoint contents
