@@ -163,3 +163,25 @@ def test_whole_run_with_steps_per_call_matches_one_per_call(compose_config, tmp_
 
     assert (drop_speed(read_metrics(tmp_path / "three" / "metrics.jsonl"))
             == drop_speed(read_metrics(tmp_path / "one" / "metrics.jsonl")))
+
+
+def test_multistep_run_stopped_and_resumed_equals_the_single_step_run(compose_config, tmp_path,
+                                                                      monkeypatch):
+    """k=3 with checkpoints every 4: chunks 0-2, 3, 4-6, 7, 8-10, 11. SIGTERM after
+    iteration 7 (a chunk end, between checkpoints), resume: bitwise the k=1 run."""
+    from _faults import tiny
+
+    from rescore.config import to_settings
+    from rescore.errors import Preempted
+    from rescore.train.loop import run
+
+    def settings(*extra):
+        return to_settings(compose_config(tiny(12, 4, "trainer.deterministic=true", *extra)))
+
+    straight = run(settings(), tmp_path / "one")["weights_sha256"]
+    monkeypatch.setenv("RESCORE_TESTING_SIGNAL_AT", "7")
+    with pytest.raises(Preempted, match="stopped after iteration 7 "):
+        run(settings("trainer.steps_per_call=3"), tmp_path / "three")
+    monkeypatch.delenv("RESCORE_TESTING_SIGNAL_AT")
+    resumed = run(settings("trainer.steps_per_call=3"), tmp_path / "three")
+    assert resumed["steps"] == 12 and resumed["weights_sha256"] == straight

@@ -116,7 +116,8 @@ def register_schemas() -> None:
 NON_RESULT_KEYS = {
     "data": {"root", "download"},
     "trainer": {"eval_every", "log_every", "checkpoint_every", "keep_checkpoints", "progress",
-                "threads", "resume", "restart", "signal_exit_code"},
+                "threads", "resume", "restart", "signal_exit_code",
+                "steps_per_call"},  # bitwise the same iterations (tests/test_multistep.py)
 }
 NON_RESULT_TOP = {"seed", "name", "out_root", "hydra"}
 

@@ -44,8 +44,11 @@ WARMUP_WINDOW = 20  # batches averaged for the "training error below X" warm-up 
 
 def configure_tensorflow(threads: int, deterministic: bool) -> None:
     if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError as err:  # TF already started in this process (tests, bench):
+            log.warning("trainer.threads=%d not applied: %s", threads, err)  # speed only
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
@@ -132,7 +135,9 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
             metrics_line = {k.split("_", 1)[1]: v for k, v in result.items()
                             if k.startswith(split + "_")}
             log.info("final %s: %s", split, metrics_line)
-    saved.write_text(json.dumps(result, indent=2) + "\n")
+    partial = saved.with_name(saved.name + ".partial")  # write, then rename: a kill
+    partial.write_text(json.dumps(result, indent=2) + "\n")  # never leaves half a result
+    partial.replace(saved)
     return result
 
 

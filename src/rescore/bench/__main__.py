@@ -1,0 +1,58 @@
+"""`python -m rescore.bench [bench.steps=N bench.out=PATH …] [any rescore override …]`.
+
+The config is composed from the same conf/ tree and schema as `python -m rescore` (Hydra's
+compose API, so the bench keeps its own `bench.*` keys out of the training schema).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .machine import load_average
+from .options import split_overrides
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose_settings(overrides: List[str]):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    from ..config import register_resolvers, register_schemas, to_settings
+
+    register_schemas()
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return to_settings(cfg)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    load_before = load_average()  # before this process adds its own load
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
+    options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
+    settings = compose_settings(overrides)
+
+    from ..train.loop import configure_tensorflow
+    from .run import default_out, run_bench, summary
+
+    configure_tensorflow(settings.trainer.threads, settings.trainer.deterministic)
+    result = run_bench(settings, options, load_before)
+    out = Path(options.out) if options.out else default_out(settings)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(summary(result))
+    print(f"  written to {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

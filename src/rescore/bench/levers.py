@@ -1,0 +1,87 @@
+"""`python -m rescore.bench.levers model=resnet20 …`: is each lever worth switching on?
+
+One process builds the config as given (the reference) and one variant per lever, then
+times rescore's full loop for each in turn, round after round, so slow drifts in the
+machine's load fall on all of them alike; the median of the rounds is compared with the
+reference. Thread counts are process-wide in TensorFlow, so `trainer.threads` is compared
+by running this (or the bench) once per setting instead.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .machine import load_average
+
+LEVERS = {  # name → what it changes in TrainerConfig
+    "jit_compile": {"jit_compile": True},
+    "mixed_bfloat16": {"precision": "mixed_bfloat16"},
+    "mixed_float16": {"precision": "mixed_float16"},
+    "steps_per_call=4": {"steps_per_call": 4},
+}
+
+
+def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
+                   levers: Dict[str, Dict] = LEVERS) -> Dict:
+    from .machine import machine_info, peak_rss_mib
+    from .subject import build_subject
+    from .timing import FullLoop
+
+    variants = {"reference": c, **{name: replace(c, trainer=replace(c.trainer, **change))
+                                   for name, change in levers.items()}}
+    loops = {}
+    for name, settings in variants.items():
+        k = settings.trainer.steps_per_call
+        loops[name] = (FullLoop(build_subject(settings), settings), k)
+        loops[name][0].run(-(-warmup_steps // k) * k)  # trace and warm up, not counted
+    images: Dict[str, List[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, (loop, k) in loops.items():
+            iterations = -(-steps // k) * k
+            images[name].append(iterations * c.data.batch_size / loop.run(iterations).wall)
+    reference = statistics.median(images["reference"])
+    return {
+        "config": {"model": c.model.name, "batch_size": c.data.batch_size,
+                   "reference": {"precision": c.trainer.precision,
+                                 "jit_compile": c.trainer.jit_compile,
+                                 "steps_per_call": c.trainer.steps_per_call,
+                                 "threads": c.trainer.threads},
+                   "steps": steps, "warmup_steps": warmup_steps, "rounds": rounds},
+        "loop_images_per_sec": {n: statistics.median(v) for n, v in images.items()},
+        "speedup_over_reference": {n: statistics.median(v) / reference
+                                   for n, v in images.items()},
+        "by_round": images,
+        "peak_rss_mib": peak_rss_mib(),
+        "machine": machine_info(),
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> Dict:
+    load_before = load_average()
+    from .__main__ import compose_settings
+    from .options import split_overrides
+
+    options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
+    c = compose_settings(overrides)
+    from ..train.loop import configure_tensorflow
+
+    configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+    result = compare_levers(c, options.steps, options.warmup_steps, options.rounds)
+    result["machine"].update(load_average_before=load_before, load_average_after=load_average(),
+                             other_load_present=bool(load_before and load_before[0] >= 0.5))
+    out = Path(options.out or Path(c.out_root) / "bench" / f"levers_{c.model.name}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for name, speed in result["loop_images_per_sec"].items():
+        print(f"  {name:18s} {speed:8.1f} img/s  x{result['speedup_over_reference'][name]:.3f}")
+    print(f"  load before {load_before} after {load_average()}; written to {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

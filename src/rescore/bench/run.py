@@ -1,0 +1,129 @@
+"""Run the three measurements, interleaved round by round, and gather the figures."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..config import Config
+from .machine import load_average, machine_info, peak_rss_mib
+from .options import BenchOptions
+
+TARGET_LOOP_OVER_BARE = 0.95
+TARGET_LOOP_OVER_KERAS = 1.2
+
+
+def figures(timings: List, iterations: int, batch_size: int) -> Dict:
+    """Medians over rounds (robust to a round disturbed by other load), and each round.
+    images_per_cpu_second: images per second of this process's CPU time (all threads),
+    the work each way costs, less sensitive than the wall clock to other load."""
+    images = iterations * batch_size
+    per_round = [images / t.wall for t in timings]
+    median = statistics.median(per_round)
+    return {"images_per_sec": median, "ms_per_step": 1000 * batch_size / median,
+            "images_per_cpu_second": statistics.median(images / t.cpu for t in timings),
+            "images_per_sec_by_round": per_round,
+            "wall_seconds_by_round": [t.wall for t in timings],
+            "cpu_seconds_by_round": [t.cpu for t in timings]}
+
+
+def ratio(result: Dict, a: str, b: str, key: str = "images_per_sec") -> float:
+    return result[a][key] / result[b][key]
+
+
+def run_bench(c: Config, options: BenchOptions,
+              load_before: Optional[List[float]] = None) -> Dict:
+    from .keras_fit import KerasFit
+    from .subject import build_subject
+    from .timing import BareStep, FullLoop
+
+    load_before = load_before if load_before is not None else load_average()
+    k, batch = c.trainer.steps_per_call, c.data.batch_size
+    calls = math.ceil(options.steps / k)
+    warm_calls = math.ceil(options.warmup_steps / k)
+    iterations = calls * k
+
+    subject = build_subject(c)
+    bare, loop = BareStep(subject, k, c.optim.lr), FullLoop(subject, c)
+    bare.run(warm_calls)
+    loop.run(warm_calls * k)
+    baseline = KerasFit(subject, c) if options.keras else None
+    if baseline:
+        baseline.run(warm_calls * k)
+
+    seconds: Dict[str, List] = {"bare": [], "loop": [], "keras_fit": []}
+    for r in range(options.rounds):
+        seconds["bare"].append(bare.run(calls, first_call=warm_calls + r * calls))
+        seconds["loop"].append(loop.run(iterations))
+        rss_rescore = peak_rss_mib()  # before the Keras model has trained in this round
+        if baseline:
+            seconds["keras_fit"].append(baseline.run(iterations))
+
+    result = {name: figures(s, iterations, batch) for name, s in seconds.items() if s}
+    ratios = {"loop_over_bare": ratio(result, "loop", "bare"),
+              "loop_over_bare_cpu": ratio(result, "loop", "bare", "images_per_cpu_second")}
+    if baseline:
+        ratios["loop_over_keras"] = ratio(result, "loop", "keras_fit")
+        ratios["loop_over_keras_cpu"] = ratio(result, "loop", "keras_fit",
+                                              "images_per_cpu_second")
+    load_after = load_average()
+    return {
+        "config": {"model": c.model.name, "batch_size": batch, "precision": c.trainer.precision,
+                   "jit_compile": c.trainer.jit_compile, "steps_per_call": k,
+                   "threads": c.trainer.threads, "data": subject.data_used,
+                   "augment": c.data.augment, "timed_iterations": iterations,
+                   "warmup_iterations": warm_calls * k, "rounds": options.rounds},
+        **result,
+        "ratios": ratios,
+        "targets": {"loop_over_bare": TARGET_LOOP_OVER_BARE,
+                    "loop_over_keras": TARGET_LOOP_OVER_KERAS,
+                    "loop_over_bare_met": ratios["loop_over_bare"] >= TARGET_LOOP_OVER_BARE,
+                    **({"loop_over_keras_met": ratios["loop_over_keras"]
+                        >= TARGET_LOOP_OVER_KERAS} if baseline else {})},
+        "memory": {"peak_rss_mib_rescore": rss_rescore, "peak_rss_mib_process": peak_rss_mib()},
+        "machine": {**machine_info(), "load_average_before": load_before,
+                    "load_average_after": load_after,
+                    # the 1-minute load before we started: other processes were running
+                    "other_load_present": bool(load_before and load_before[0] >= 0.5)},
+    }
+
+
+def default_out(c: Config) -> Path:
+    t = c.trainer
+    name = (f"{c.model.name}_{t.precision}_b{c.data.batch_size}_k{t.steps_per_call}"
+            f"{'_xla' if t.jit_compile else ''}.json")
+    return Path(c.out_root) / "bench" / name
+
+
+def summary(r: Dict) -> str:
+    cfg, m = r["config"], r["machine"]
+    lines = [f"rescore.bench {cfg['model']} batch {cfg['batch_size']} {cfg['precision']} "
+             f"jit_compile={cfg['jit_compile']} steps_per_call={cfg['steps_per_call']} "
+             f"data={cfg['data']} ({cfg['timed_iterations']} timed iterations x "
+             f"{cfg['rounds']} round(s), {cfg['warmup_iterations']} warm-up)"]
+    for name, label in (("bare", "1 bare compiled step"), ("loop", "2 rescore loop"),
+                        ("keras_fit", "3 Keras fit")):
+        if name in r:
+            lines.append(f"  {label:22s} {r[name]['images_per_sec']:9.1f} img/s "
+                         f"{r[name]['ms_per_step']:9.1f} ms/step "
+                         f"{r[name]['images_per_cpu_second']:9.1f} img/CPU-s")
+    ratios, targets = r["ratios"], r["targets"]
+    lines.append(f"  ratios on CPU time: loop/bare {ratios['loop_over_bare_cpu']:.3f}"
+                 + (f", loop/keras {ratios['loop_over_keras_cpu']:.3f}"
+                    if "loop_over_keras_cpu" in ratios else ""))
+    lines.append(f"  loop/bare  {ratios['loop_over_bare']:.3f} (target >= "
+                 f"{targets['loop_over_bare']}: {'met' if targets['loop_over_bare_met'] else 'NOT met'})")
+    if "loop_over_keras" in ratios:
+        lines.append(f"  loop/keras {ratios['loop_over_keras']:.3f} (target >= "
+                     f"{targets['loop_over_keras']}: "
+                     f"{'met' if targets['loop_over_keras_met'] else 'NOT met'})")
+    lines.append(f"  machine: {m['cpu']} ({m['usable_cores']} cores; flags "
+                 f"{' '.join(m['cpu_flags']) or '-'}), GPUs: {', '.join(m['gpus']) or 'none'}, "
+                 f"TF {m['tensorflow']}, load before {m['load_average_before']} after "
+                 f"{m['load_average_after']}"
+                 f"{' (shared with other load)' if m['other_load_present'] else ''}")
+    lines.append(f"  peak host memory: {r['memory']['peak_rss_mib_process']:.0f} MiB "
+                 f"(rescore alone {r['memory']['peak_rss_mib_rescore']:.0f} MiB)")
+    return "\n".join(lines)

@@ -1,0 +1,40 @@
+"""rescore.bench on a tiny config: the JSON has every figure, and they are positive.
+No timing is asserted: speeds depend on the machine and its load."""
+
+import json
+
+import pytest
+
+from rescore.bench.__main__ import main
+from rescore.bench.options import BenchOptions, split_overrides
+
+TINY = ["model=resnet8", "data=synthetic", "data.synthetic_train=64", "data.synthetic_test=16",
+        "data.batch_size=8", "bench.steps=2", "bench.warmup_steps=1", "bench.rounds=1"]
+
+
+def test_bench_options_are_split_from_the_training_overrides():
+    options, rest = split_overrides(["bench.steps=5", "model=resnet8", "bench.out=x.json"])
+    assert options == BenchOptions(out="x.json", steps=5, warmup_steps=4, rounds=3)
+    assert rest == ["model=resnet8"]
+    with pytest.raises(ValueError, match="bench.rounds"):
+        split_overrides(["bench.rounds=0"])
+
+
+@pytest.mark.parametrize("levers", [[], ["trainer.steps_per_call=2"]])
+def test_bench_writes_positive_figures(tmp_path, levers):
+    out = tmp_path / "bench.json"
+    main([*TINY, *levers, f"bench.out={out}"])
+    r = json.loads(out.read_text())
+    for name in ("bare", "loop", "keras_fit"):
+        assert r[name]["images_per_sec"] > 0 and r[name]["ms_per_step"] > 0
+        assert r[name]["images_per_cpu_second"] > 0
+        assert len(r[name]["images_per_sec_by_round"]) == 1
+    assert r["ratios"]["loop_over_bare"] > 0 and r["ratios"]["loop_over_keras"] > 0
+    assert set(r["targets"]) >= {"loop_over_bare_met", "loop_over_keras_met"}
+    assert r["memory"]["peak_rss_mib_process"] >= r["memory"]["peak_rss_mib_rescore"] > 0
+    m = r["machine"]
+    assert m["usable_cores"] >= 1 and m["tensorflow"] and m["cpu"]
+    assert isinstance(m["gpus"], list) and isinstance(m["other_load_present"], bool)
+    assert r["config"]["model"] == "resnet8" and r["config"]["data"] == "synthetic"
+    k = r["config"]["steps_per_call"]
+    assert r["config"]["timed_iterations"] % k == 0 and r["config"]["timed_iterations"] >= 2
