@@ -115,6 +115,15 @@ def test_finished_run_is_reported_not_retrained(settings_for, tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == files
     assert (tmp_path / "metrics.jsonl").read_text() == lines  # nothing trained
 
+    # A result cut short (killed while writing it) is recomputed from the final
+    # checkpoint: nothing is trained again and the weights are the same.
+    (tmp_path / "result.json").write_text('{"test_error": 0.')
+    recomputed = train(settings, tmp_path)
+    assert "already_finished" not in recomputed
+    assert recomputed["weights_sha256"] == first["weights_sha256"]
+    assert (tmp_path / "metrics.jsonl").read_text().count('"train"') == lines.count('"train"')
+    assert result(tmp_path)["test_error"] == first["test_error"]
+
 
 def test_restart_starts_over_in_a_new_folder(settings_for, tmp_path):
     run_dir = tmp_path / "seed=0"
@@ -128,6 +137,13 @@ def test_restart_starts_over_in_a_new_folder(settings_for, tmp_path):
     assert train_steps(tmp_path / "seed=0.restart2") == list(range(1, MAX_STEPS + 1))
     assert second["weights_sha256"] == first["weights_sha256"]  # deterministic
     assert (run_dir / "result.json").read_text() == saved  # the old run is untouched
+
+
+def test_restart_of_an_empty_folder_trains_there(tmp_path):
+    from rescore.train.rundir import choose_run_dir
+
+    assert choose_run_dir(tmp_path / "seed=0", restart=True, resume="auto") == tmp_path / "seed=0"
+    assert not (tmp_path / "seed=0.restart1").exists()
 
 
 def test_resume_never_refuses_a_folder_with_checkpoints(settings_for, tmp_path,

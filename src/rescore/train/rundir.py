@@ -29,9 +29,17 @@ CHECKPOINT_DIR = "checkpoints"
 
 
 def finished_result(run_dir: Path) -> Optional[Dict]:
-    """The saved result of a finished run, or None."""
+    """The saved result of a finished run, or None. An unreadable one (the process died
+    while writing it) counts as unfinished: the run resumes from its final checkpoint,
+    trains nothing more and writes the result again."""
     path = Path(run_dir) / RESULT_NAME
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        log.warning("%s is unreadable; recomputing it from the last checkpoint", path)
+        return None
 
 
 def has_checkpoints(run_dir: Path) -> bool:
@@ -43,11 +51,13 @@ def choose_run_dir(run_dir: Path, restart: bool, resume: str) -> Path:
     """Where this invocation trains: the folder itself, or with `restart` a new sibling.
 
     resume=auto continues whatever is there; resume=never refuses a folder that already
-    holds checkpoints or a result (for a job that must start from scratch)."""
+    holds checkpoints or a result (for a job that must start from scratch). A restart of a
+    folder that holds neither trains there: there is nothing to keep apart."""
     run_dir = Path(run_dir)
-    if restart:
+    holds_a_run = has_checkpoints(run_dir) or (run_dir / RESULT_NAME).exists()
+    if restart and holds_a_run:
         return new_restart_dir(run_dir)
-    if resume == "never" and (has_checkpoints(run_dir) or finished_result(run_dir)):
+    if resume == "never" and holds_a_run:
         raise CheckpointError(
             f"{run_dir} already holds a run and trainer.resume=never; continue it with "
             f"trainer.resume=auto or start over in a new folder with trainer.restart=true")
