@@ -135,9 +135,9 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
             metrics_line = {k.split("_", 1)[1]: v for k, v in result.items()
                             if k.startswith(split + "_")}
             log.info("final %s: %s", split, metrics_line)
-    partial = saved.with_name(saved.name + ".partial")  # write, then rename: a kill
-    partial.write_text(json.dumps(result, indent=2) + "\n")  # never leaves half a result
-    partial.replace(saved)
+    unfinished = saved.with_name(saved.name + ".partial")  # write, then rename: a kill
+    unfinished.write_text(json.dumps(result, indent=2) + "\n")  # never leaves half of it
+    unfinished.replace(saved)
     return result
 
 
