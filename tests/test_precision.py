@@ -102,3 +102,19 @@ def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="unknown precision"):
         with precision_policy("float8"):
             pass
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_steps_are_repeatable(precision):
+    """With op determinism, a mixed-precision run is bitwise repeatable like float32 (it
+    gives other weights than float32, so it is a different run, not a faster same run)."""
+    from rescore.train.weights import weights_sha256
+
+    tf.config.experimental.enable_op_determinism()
+    hashes = []
+    for _ in range(2):
+        model, _, step, x, y = step_for(precision, make_loss_scale(precision))
+        for s in range(2):
+            step(x, y, tf.constant(s, tf.int64), tf.constant(0.1))
+        hashes.append(weights_sha256(model))
+    assert hashes[0] == hashes[1]
