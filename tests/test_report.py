@@ -88,6 +88,7 @@ def test_scaled_and_unfinished_runs_are_separate_rows(sweep: Path):
     assert scaled.schedule_scale == pytest.approx(1 / 32)
     (stopped,) = rows_by(rows, "unfinished", "resnet20")
     assert stopped.errors == [pytest.approx(50.0)] and stopped.iterations == "32000/64000"
+    assert stopped.params_m == pytest.approx(0.272474)
     (live,) = rows_by(rows, "unfinished", "plain20")
     assert live.errors == [pytest.approx(52.0)]  # the later record of step 250
     assert live.iterations == "300/2000" and live.paper is None

@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on a cluster or in CI
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .collect import Run  # noqa: E402
 from .table6 import scale_text  # noqa: E402
@@ -110,6 +111,7 @@ def plot_fig7(stds: Dict[str, List[float]], out_file: Path) -> Optional[Path]:
     ranked.set_xlabel("layer index (sorted by magnitude)")
     for ax in (ordered, ranked):
         ax.set_ylabel("std")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     ordered.legend(fontsize=8)
     fig.suptitle("Std of 3×3 layer responses (after BN, before ReLU/addition), test images",

@@ -99,16 +99,19 @@ def build_rows(runs: List[Run]) -> List[Row]:
     groups: Dict[tuple, List[Run]] = {}
     for run in runs:
         groups.setdefault(group_key(run), []).append(run)
-    rows = [_row(members) for members in groups.values()]
+    # A run still training has no parameter count yet; a finished run of the same
+    # configuration (same digest: same model, shortcut and builder args) has it.
+    params = {(r.model, r.config_digest): r.params for r in runs if r.params}
+    rows = [_row(members, params.get((members[0].model, members[0].config_digest)))
+            for members in groups.values()]
     return sorted(rows, key=_row_order)
 
 
-def _row(members: List[Run]) -> Row:
+def _row(members: List[Run], params: Optional[int]) -> Row:
     members = sorted(members, key=lambda r: r.seed)
     first = members[0]
     scored = [(r, *error_of(r)) for r in members]
     scored = [(r, e, s) for r, e, s in scored if e is not None]
-    params = next((r.params for r in members if r.params), None)
     return Row(status=first.status, schedule_scale=first.schedule_scale, model=first.model,
                method=method_of(first.model, first.shortcut), layers=layers_of(first.model),
                params_m=params / 1e6 if params else None, paper=paper_row(first.model),
