@@ -6,6 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from rescore.config import config_digest, to_settings
+from rescore.models import resolved_shortcut
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
 GROUPS = ["model", "data", "optim", "shortcut", "trainer"]
@@ -23,12 +24,14 @@ def test_every_group_option_composes_and_checks(compose_config, group, option):
     if group == "model":
         assert settings.model.name == option
     if group == "shortcut":
-        assert settings.shortcut.option == option
+        assert settings.shortcut.option == (None if option == "default" else option)
 
 
 def test_defaults_are_the_paper_recipe(compose_config):
     s = to_settings(compose_config())
-    assert (s.model.name, s.data.name, s.shortcut.option) == ("resnet20", "cifar10", "A")
+    assert (s.model.name, s.data.name) == ("resnet20", "cifar10")
+    assert s.shortcut.option is None  # the family's own: A for CIFAR v1
+    assert resolved_shortcut(s.model.name, s.shortcut.option) == "A"
     assert (s.optim.lr, s.optim.momentum, s.optim.wd) == (0.1, 0.9, 1e-4)
     assert list(s.optim.milestones) == [32000, 48000] and s.optim.max_steps == 64000
     assert s.data.batch_size == 128 and s.data.augment and s.data.normalize == "pixel_mean"
@@ -90,3 +93,10 @@ def test_digest_ignores_watch_keys_only():
 def test_bad_values_fail_at_start_up(compose_config, override, message):
     with pytest.raises(ValueError, match=message):
         to_settings(compose_config([override]))
+
+
+@pytest.mark.parametrize("model, expected", [("resnet56", "A"), ("resnet164", "B"),
+                                             ("preact_resnet110", "B"), ("plain20", None)])
+def test_default_shortcut_is_the_family_default(compose_config, model, expected):
+    s = to_settings(compose_config([f"model={model}"]))
+    assert resolved_shortcut(s.model.name, s.shortcut.option) == expected

@@ -27,7 +27,9 @@ class ModelConfig:
 
 @dataclass
 class ShortcutConfig:
-    option: str = "A"  # A: zero-pad, B: project when dims change, C: always project
+    # None: the model family's own (A for CIFAR v1, B for bottleneck/pre-activation/ImageNet);
+    # A: zero-pad, B: project when dims change, C: always project
+    option: Optional[str] = None
 
 
 @dataclass
@@ -198,7 +200,7 @@ def check_config(c: Config) -> None:
          f"unknown data.name {d.name!r}; valid: cifar10, synthetic")
     need(d.normalize in ("pixel_mean", "channel_std"),
          f"unknown data.normalize {d.normalize!r}; valid: pixel_mean, channel_std")
-    need(c.shortcut.option in ("A", "B", "C"),
+    need(c.shortcut.option in (None, "A", "B", "C"),
          f"unknown shortcut {c.shortcut.option!r}; valid: A, B, C")
     for key in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
         need(getattr(t, key) > 0, f"trainer.{key} must be > 0, got {getattr(t, key)}")

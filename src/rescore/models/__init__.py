@@ -14,9 +14,12 @@ from . import zoo_preact  # noqa: F401  (registers preact_resnet110/164/1001, re
 from . import zoo_imagenet  # noqa: F401  (registers resnet18/34/50/101/152)
 
 
-def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = "A",
+def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = None,
                 **kwargs) -> keras.Model:
-    """Build a registered model; returns a Keras model mapping NHWC float images to logits."""
+    """Build a registered model; returns a Keras model mapping NHWC float images to logits.
+
+    shortcut=None takes the family's default (`model_info(name)["default_shortcut"]`):
+    A for CIFAR v1 (the paper's choice), B for bottleneck, pre-activation and ImageNet nets."""
     allow_deep_graphs()
     return MODELS.get(name)(num_classes=num_classes, shortcut=shortcut, **kwargs)
 
@@ -26,6 +29,11 @@ def allow_deep_graphs(limit: int = 20_000) -> None:
     deeper than Python's default limit of 1000 frames."""
     if sys.getrecursionlimit() < limit:
         sys.setrecursionlimit(limit)
+
+
+def resolved_shortcut(name: str, shortcut: Optional[str]) -> Optional[str]:
+    """The option a model is really built with (None only for plain nets)."""
+    return shortcut if shortcut is not None else model_info(name)["default_shortcut"]
 
 
 def list_models() -> List[str]:

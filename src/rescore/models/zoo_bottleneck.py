@@ -10,7 +10,7 @@ from .registry import MODELS
 
 def _register(depth: int) -> None:
     @MODELS.register(f"resnet{depth}", family="resnet_v1_bottleneck", depth=depth,
-                     block="bottleneck")
+                     block="bottleneck", default_shortcut="B")
     def build(num_classes: int = 10, shortcut: Optional[str] = None, **kwargs):
         # shortcut=None -> 'B'; 'A' raises a ValueError explaining why.
         return cifar_bottleneck_resnet(depth, num_classes=num_classes, shortcut=shortcut,

@@ -11,13 +11,15 @@ PLAIN_ACCEPTS = (None, "A", "none")
 
 
 def _register_resnet(depth: int) -> None:
-    @MODELS.register(f"resnet{depth}", family="resnet_v1", depth=depth, block="basic")
+    @MODELS.register(f"resnet{depth}", family="resnet_v1", depth=depth, block="basic",
+                     default_shortcut="A")
     def build(num_classes: int = 10, shortcut: Optional[str] = "A", **kwargs):
         return cifar_resnet(depth, num_classes=num_classes, shortcut=shortcut or "A", **kwargs)
 
 
 def _register_plain(depth: int) -> None:
-    @MODELS.register(f"plain{depth}", family="plain", depth=depth, block="basic")
+    @MODELS.register(f"plain{depth}", family="plain", depth=depth, block="basic",
+                     default_shortcut=None)
     def build(num_classes: int = 10, shortcut: Optional[str] = None, **kwargs):
         # Plain nets have no shortcut to choose; 'A' is accepted because it is the
         # config default, anything else is a mistake worth reporting.

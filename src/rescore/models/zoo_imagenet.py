@@ -16,7 +16,8 @@ from .registry import MODELS
 def _register(depth: int) -> None:
     block, _ = IMAGENET_STAGES[depth]
 
-    @MODELS.register(f"resnet{depth}", family="imagenet", depth=depth, block=block)
+    @MODELS.register(f"resnet{depth}", family="imagenet", depth=depth, block=block,
+                     default_shortcut="B")
     def build(num_classes: int = 10, shortcut: Optional[str] = None, **kwargs):
         # shortcut=None -> 'B'; 'A' raises a ValueError explaining why.
         return imagenet_resnet(depth, num_classes=num_classes, shortcut=shortcut, **kwargs)

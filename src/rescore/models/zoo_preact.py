@@ -19,7 +19,8 @@ from .registry import MODELS
 
 
 def _register(name: str, depth: int, block: str) -> None:
-    @MODELS.register(name, family="resnet_v2", depth=depth, block=block)
+    @MODELS.register(name, family="resnet_v2", depth=depth, block=block,
+                     default_shortcut="B")
     def build(num_classes: int = 10, shortcut: Optional[str] = None, **kwargs):
         # shortcut=None -> 'B'; 'A' raises a ValueError explaining why.
         kwargs.setdefault("name", name)

@@ -22,7 +22,7 @@ import tensorflow as tf
 from ..config import Config, config_digest
 from ..data import load_splits
 from ..data.pipeline import BatchOrder, normalization
-from ..models import build_model, count_trainable_params
+from ..models import build_model, count_trainable_params, resolved_shortcut
 from ..errors import DivergedError, Preempted  # noqa: F401 (DivergedError: re-exported)
 from .checkpoint import Checkpoints, RunState
 from .distributed import make_distributed_train_step, make_strategy, strategy_scope
@@ -219,7 +219,8 @@ def final_result(c: Config, model, eval_step, splits, state: RunState, max_steps
     """result.json: the final test error (never used to choose anything), size, time, digest."""
     test = evaluate(eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
     result = {
-        "model": c.model.name, "shortcut": c.shortcut.option, "seed": c.seed,
+        "model": c.model.name, "seed": c.seed,
+        "shortcut": resolved_shortcut(c.model.name, c.shortcut.option),
         "test_error": test["error"], "test_loss": test["loss"],
         "params": count_trainable_params(model),
         "steps": int(state.step), "max_steps": max_steps,
