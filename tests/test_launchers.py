@@ -126,3 +126,26 @@ def test_two_job_joblib_multirun_completes(tmp_path: Path):
     for path in results:
         result = json.loads(path.read_text())
         assert result["finished"] and result["steps"] == 6
+
+
+def test_a_requeued_submitit_job_resumes_its_own_run_folder(tmp_path: Path):
+    """submitit's time-limit path, run locally: the job gets submitit's signal (SIGUSR2)
+    after iteration 4, submitit requeues it with the same arguments, and the new process
+    must land in the same run folder and resume from the checkpoint of iteration 4."""
+    overrides = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                 "experiment=smoke", "seed=0", f"out_root={tmp_path}", "trainer.threads=1",
+                 "optim.max_steps=6", "optim.milestones=[3,5]", "trainer.eval_every=6",
+                 "trainer.log_every=2", "trainer.checkpoint_every=2",
+                 "data.synthetic_train=64", "data.synthetic_test=32", "data.eval_batch_size=32"]
+    # The loop's testing hook (train/signals.py) sends the signal at a fixed iteration.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", RESCORE_TESTING_SIGNAL_AT="4:SIGUSR2")
+    done = subprocess.run([sys.executable, "-m", "rescore", "-m", *overrides], env=env,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "smoke" / "resnet8").glob("*/seed=*")  # one folder, no restart
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["finished"] and result["steps"] == 6
+    logs = "".join(p.read_text() for p in (tmp_path / "smoke" / ".submitit").rglob("*.err"))
+    logs += "".join(p.read_text() for p in (tmp_path / "smoke" / ".submitit").rglob("*.out"))
+    assert "Requeued job" in logs
+    assert f"resuming from {run_dir}/checkpoints/ckpt-4" in logs
