@@ -75,7 +75,8 @@ def main_path_depth(model):
 
 def test_every_zoo_name_is_registered_with_its_info():
     for name, (family, depth, block, _, _) in ZOO.items():
-        assert model_info(name) == {"family": family, "depth": depth, "block": block}, name
+        assert model_info(name) == {"family": family, "depth": depth, "block": block,
+                                    "default_shortcut": "B"}, name
 
 
 @pytest.fixture(scope="module")
@@ -272,15 +273,10 @@ def test_option_a_is_refused_with_the_reason_and_valid_options(name):
         build_model(name, shortcut="D")
 
 
-def test_build_model_default_shortcut_a_is_refused_too():
-    # build_model's default is shortcut="A" (the CIFAR v1 default), so the new families
-    # need shortcut=None or "B"; the error says so.
-    with pytest.raises(ValueError, match="shortcut=None"):
-        build_model("resnet164")
-
-
 def test_option_b_is_the_default():
-    assert (count_trainable_params(build_model("resnet56_v2", shortcut="B"))
+    # build_model's default shortcut=None is each family's own: B for these nets
+    assert (count_trainable_params(build_model("resnet56_v2"))
+            == count_trainable_params(build_model("resnet56_v2", shortcut="B"))
             == ZOO["resnet56_v2"][3])
 
 
