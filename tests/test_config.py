@@ -100,3 +100,18 @@ def test_bad_values_fail_at_start_up(compose_config, override, message):
 def test_default_shortcut_is_the_family_default(compose_config, model, expected):
     s = to_settings(compose_config([f"model={model}"]))
     assert resolved_shortcut(s.model.name, s.shortcut.option) == expected
+
+
+def test_digest_counts_only_values_that_differ_from_the_schema():
+    from dataclasses import asdict
+
+    from rescore.config import Config
+
+    defaults = asdict(Config())
+    assert config_digest(defaults) == config_digest({})  # defaults add nothing
+    # a config written before some option existed lands in the same folder
+    older = {**defaults, "trainer": {k: v for k, v in defaults["trainer"].items()
+                                     if k != "precision"}}
+    assert config_digest(older) == config_digest(defaults)
+    changed = {**defaults, "optim": {**defaults["optim"], "wd": 5e-4}}
+    assert config_digest(changed) != config_digest(defaults)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -132,9 +132,31 @@ def result_defining(cfg: Dict[str, Any]) -> Dict[str, Any]:
     return kept
 
 
+def differing_from(values: Dict[str, Any], defaults: Dict[str, Any]) -> Dict[str, Any]:
+    """The entries of `values` that are not the schema's default, recursively."""
+    kept = {}
+    for key, value in values.items():
+        default = defaults.get(key, _ABSENT)
+        if isinstance(value, dict) and isinstance(default, dict):
+            value = differing_from(value, default)
+            if value:
+                kept[key] = value
+        elif value != default:
+            kept[key] = value
+    return kept
+
+
+_ABSENT = object()
+
+
 def config_digest(cfg: Dict[str, Any], length: int = 10) -> str:
-    """A short hash of everything that defines a run's result (not its seed or folder)."""
-    text = json.dumps(result_defining(cfg), sort_keys=True, default=str)
+    """A short hash of everything that defines a run's result (not its seed or folder).
+
+    Only values that differ from the schema's defaults enter it: a new option added with a
+    default leaves every existing run folder where it was, so a run started before an
+    upgrade still resumes after it."""
+    changed = differing_from(result_defining(cfg), result_defining(asdict(Config())))
+    text = json.dumps(changed, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
