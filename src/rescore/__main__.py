@@ -21,6 +21,9 @@ from .gpu_pinning import pin_if_joblib_job
 register_schemas()
 register_resolvers()
 log = logging.getLogger("rescore")
+# TF's checkpoint writer logs a line per save through absl at INFO ("Sharding callback
+# duration"); Hydra's INFO root logger would put them all into every run's log.
+logging.getLogger("absl").setLevel(logging.WARNING)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
