@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
+from _checks import assert_trains_end_to_end
 from rescore.models import build_model, count_trainable_params, list_models, model_info
 from rescore.models.cifar import blocks_per_stage
 
@@ -45,17 +46,7 @@ def test_option_b_and_c_add_projection_parameters():
 
 @pytest.mark.parametrize("name", V1_NAMES)
 def test_forward_shape_finite_and_every_variable_gets_a_gradient(name):
-    model = default_model(name)
-    x = tf.random.stateless_normal([2, 32, 32, 3], seed=[1, 2])
-    with tf.GradientTape() as tape:
-        logits = model(x, training=True)
-        loss = tf.reduce_sum(tf.square(logits))
-    grads = tape.gradient(loss, model.trainable_variables)
-    assert logits.shape == (2, 10)
-    assert np.isfinite(logits.numpy()).all()
-    missing = [v.path for v, g in zip(model.trainable_variables, grads)
-               if g is None or not np.any(g.numpy())]
-    assert missing == []
+    assert_trains_end_to_end(default_model(name))
 
 
 @pytest.mark.parametrize("depth, n", [(8, 1), (20, 3), (56, 9), (110, 18), (1202, 200)])

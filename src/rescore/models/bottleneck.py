@@ -24,8 +24,8 @@ from typing import Optional, Sequence
 import keras
 from keras import layers
 
-from .cifar import blocks_per_stage
-from .layers import bn, classifier, conv, conv_bn, relu, shortcut as make_shortcut
+from .cifar import blocks_per_stage, cifar_trunk
+from .layers import classifier, conv_bn, relu, shortcut as make_shortcut
 
 CIFAR_BOTTLENECK_WIDTHS = (16, 32, 64)
 EXPANSION = 4
@@ -87,14 +87,9 @@ def cifar_bottleneck_resnet(depth: int, num_classes: int = 10, shortcut: Optiona
     n = blocks_per_stage(depth, layers_per_block=3)
     with deep_graph_recursion_limit():
         inputs = keras.Input(shape=input_shape, name="images")
-        x = relu(bn(conv(inputs, widths[0], 3, 1, name="stem_conv"), name="stem_bn"),
-                 name="stem_relu")
-        channels = widths[0]
-        for stage, width in enumerate(widths, start=1):
-            for block in range(1, n + 1):
-                stride = 2 if stage > 1 and block == 1 else 1
-                x = bottleneck_block(x, channels, width, stride, option,
-                                     name=f"stage{stage}_block{block}")
-                channels = width * EXPANSION
+        x = cifar_trunk(inputs, widths, n,
+                        lambda x, c_in, width, stride, name:
+                        bottleneck_block(x, c_in, width, stride, option, name=name),
+                        expansion=EXPANSION)
         outputs = classifier(x, num_classes)
         return keras.Model(inputs, outputs, name=name or f"resnet{depth}")

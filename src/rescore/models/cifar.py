@@ -7,7 +7,7 @@ A 3x3 conv with 16 filters, then three stages of n basic blocks on 32x32, 16x16 
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import keras
 from keras import layers
@@ -38,22 +38,31 @@ def basic_block(x, in_channels: int, out_channels: int, stride: int, option: Opt
     return relu(y, name=f"{name}_out")
 
 
+def cifar_trunk(inputs, widths: Sequence[int], blocks: int, make_block: Callable,
+                expansion: int = 1):
+    """The CIFAR layout shared by basic and bottleneck nets: a 3x3 conv-BN-ReLU stem, then
+    one stage per width, `blocks` blocks each, the first block of stages 2+ at stride 2.
+    make_block(x, in_channels, width, stride, name) builds one block."""
+    x = relu(bn(conv(inputs, widths[0], 3, 1, name="stem_conv"), name="stem_bn"),
+             name="stem_relu")
+    channels = widths[0]
+    for stage, width in enumerate(widths, start=1):
+        for block in range(1, blocks + 1):
+            stride = 2 if stage > 1 and block == 1 else 1
+            x = make_block(x, channels, width, stride, name=f"stage{stage}_block{block}")
+            channels = width * expansion
+    return x
+
+
 def cifar_resnet(depth: int, num_classes: int = 10, shortcut: Optional[str] = "A",
                  widths: Sequence[int] = CIFAR_WIDTHS, input_shape=(32, 32, 3),
                  name: Optional[str] = None) -> keras.Model:
     """The one builder behind resnet20…resnet1202 (shortcut='A'|'B'|'C') and plain nets
     (shortcut=None)."""
-    n = blocks_per_stage(depth)
     inputs = keras.Input(shape=input_shape, name="images")
-    x = relu(bn(conv(inputs, widths[0], 3, 1, name="stem_conv"), name="stem_bn"),
-             name="stem_relu")
-    channels = widths[0]
-    for stage, width in enumerate(widths, start=1):
-        for block in range(1, n + 1):
-            stride = 2 if stage > 1 and block == 1 else 1
-            x = basic_block(x, channels, width, stride, shortcut,
-                            name=f"stage{stage}_block{block}")
-            channels = width
+    x = cifar_trunk(inputs, widths, blocks_per_stage(depth),
+                    lambda x, c_in, c_out, stride, name:
+                    basic_block(x, c_in, c_out, stride, shortcut, name=name))
     outputs = classifier(x, num_classes)
     default = f"{'resnet' if shortcut else 'plain'}{depth}"
     return keras.Model(inputs, outputs, name=name or default)
