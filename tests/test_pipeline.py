@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from rescore.data.augment import pad_crop_flip
 from rescore.data.pipeline import BatchOrder, make_splits, normalization
