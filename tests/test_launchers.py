@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from _faults import train_steps
+
 from rescore import gpu_pinning
 from rescore.gpu_pinning import claim_slot, launched_by_joblib, pin_one_gpu
 
@@ -130,12 +132,14 @@ def test_two_job_joblib_multirun_completes(tmp_path: Path):
 
 def test_a_requeued_submitit_job_resumes_its_own_run_folder(tmp_path: Path):
     """submitit's time-limit path, run locally: the job gets submitit's signal (SIGUSR2)
-    after iteration 4, submitit requeues it with the same arguments, and the new process
-    must land in the same run folder and resume from the checkpoint of iteration 4."""
+    after iteration 4, between the periodic checkpoints at 3 and 6. The loop saves
+    iteration 4 and only then hands the signal to submitit, which requeues the job with
+    the same arguments; the new process must land in the same run folder, resume from
+    iteration 4 and run every iteration exactly once."""
     overrides = ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
                  "experiment=smoke", "seed=0", f"out_root={tmp_path}", "trainer.threads=1",
                  "optim.max_steps=6", "optim.milestones=[3,5]", "trainer.eval_every=6",
-                 "trainer.log_every=2", "trainer.checkpoint_every=2",
+                 "trainer.log_every=1", "trainer.checkpoint_every=3",
                  "data.synthetic_train=64", "data.synthetic_test=32", "data.eval_batch_size=32"]
     # The loop's testing hook (train/signals.py) sends the signal at a fixed iteration.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", RESCORE_TESTING_SIGNAL_AT="4:SIGUSR2")
@@ -148,4 +152,6 @@ def test_a_requeued_submitit_job_resumes_its_own_run_folder(tmp_path: Path):
     logs = "".join(p.read_text() for p in (tmp_path / "smoke" / ".submitit").rglob("*.err"))
     logs += "".join(p.read_text() for p in (tmp_path / "smoke" / ".submitit").rglob("*.out"))
     assert "Requeued job" in logs
+    assert "passing SIGUSR2 on to SignalHandler.checkpoint_and_try_requeue" in logs
     assert f"resuming from {run_dir}/checkpoints/ckpt-4" in logs
+    assert train_steps(run_dir) == [1, 2, 3, 4, 5, 6]  # none lost, none twice

@@ -320,6 +320,24 @@ def test_lock_staleness(tmp_path, change, stale):
     assert is_stale({**this_process(), **change}) is stale
 
 
+@pytest.mark.parametrize("holder_job, holder_restart, stale", [
+    ("4242", 0, True),    # the incarnation SLURM killed before requeueing this one
+    ("4242", 1, False),   # this very incarnation (on another node): never judged
+    ("9999", 0, False),   # another job entirely: refuse
+])
+def test_a_requeued_slurm_job_takes_over_its_earlier_incarnations_lock(
+        monkeypatch, holder_job, holder_restart, stale):
+    """The holder ran on another node, so only the SLURM job id and restart count can tell."""
+    from rescore.train.rundir import is_stale, this_process
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert this_process()["slurm_restart_count"] == 1
+    holder = {**this_process(), "host": "node42", "slurm_job_id": holder_job,
+              "slurm_restart_count": holder_restart}
+    assert is_stale(holder) is stale
+
+
 def test_lock_from_another_host_says_how_to_clear_it(tmp_path):
     from rescore.errors import RunLockedError
     from rescore.train.rundir import RunLock, this_process

@@ -90,7 +90,7 @@ class TrainerConfig:
     # that already holds checkpoints or a result (train/rundir.py)
     resume: str = "auto"
     restart: bool = False  # start over in a new folder seed=<n>.restart<k>; nothing is overwritten
-    signal_exit_code: int = 143  # exit status after SIGTERM/SIGUSR1 + checkpoint (requeue)
+    signal_exit_code: int = 143  # exit status after SIGTERM/USR1/USR2 + checkpoint (requeue)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from a preempted one. Anything else is a bug and keeps its traceback (exit 1).
     4  the run folder is locked by a live process
     5  checkpoints exist but none can be restored (never silently restarts)
     6  a multirun finished, but some of its jobs failed (see sweep_summary.md)
-  143  stopped by SIGTERM/SIGUSR1 after saving a checkpoint (trainer.signal_exit_code)
+  143  stopped by SIGTERM/SIGUSR1/SIGUSR2 after saving a checkpoint (trainer.signal_exit_code)
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ SWEEP_FAILED_EXIT = 6
 
 
 class Preempted(RescoreError):
-    """SIGTERM/SIGUSR1 arrived; the current iteration finished and a checkpoint was saved.
+    """SIGTERM/SIGUSR1/SIGUSR2 arrived; the current iteration finished and a checkpoint was saved.
 
     The exit status is the run's `trainer.signal_exit_code` (143 = 128 + SIGTERM, what a
     requeueing job script expects), so it is set per instance."""

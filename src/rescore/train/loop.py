@@ -55,7 +55,7 @@ def configure_tensorflow(threads: int, deterministic: bool) -> None:
 
 def run(c: Config, run_dir: Path) -> Dict:
     """Train in `run_dir` (a new sibling with trainer.restart), one process at a time; a
-    finished run only reports its saved result (rundir.py). SIGTERM/SIGUSR1 end it with a
+    finished run only reports its saved result (rundir.py). SIGTERM/SIGUSR1/SIGUSR2 end it with a
     checkpoint and `Preempted` (signals.py). The returned dict adds `run_dir` and, for a
     run finished earlier, `already_finished`."""
     run_dir = Path(run_dir)
@@ -208,6 +208,7 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
                 state.elapsed.assign(time.perf_counter() - segment_start)
                 checkpoints.save(done)
             bar.close()
+            stop.pass_on()  # e.g. submitit's requeue, now that the checkpoint exists
             raise Preempted(f"{stop.signal_name}: stopped after iteration {done} of "
                             f"{max_steps} and saved {checkpoints.latest}; run the same "
                             f"command again to resume")

@@ -113,14 +113,18 @@ class RunLock:
 def this_process() -> Dict:
     pid = os.getpid()
     return {"pid": pid, "host": socket.gethostname(), "boot_id": _boot_id(),
-            "start_ticks": _start_ticks(pid), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "start_ticks": _start_ticks(pid), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **_slurm_incarnation()}
 
 
 def is_stale(holder: Dict) -> bool:
-    """Dead for sure: same host, and the pid is gone, the machine rebooted since, or the
-    pid now belongs to a younger process. A lock from another host is never judged."""
+    """Dead for sure: an earlier incarnation of this same SLURM job, or same host and the
+    pid is gone, the machine rebooted since, or the pid now belongs to a younger process.
+    Any other lock from another host is never judged."""
     if not holder:
         return True  # unreadable: nobody can be identified as its owner
+    if _earlier_incarnation_of_this_job(holder):
+        return True
     if holder.get("host") != socket.gethostname():
         return False
     boot = _boot_id()
@@ -131,6 +135,25 @@ def is_stale(holder: Dict) -> bool:
         return True
     start = holder.get("start_ticks")
     return start is not None and _start_ticks(pid) not in (None, start)
+
+
+def _slurm_incarnation() -> Dict:
+    """SLURM keeps SLURM_JOB_ID across a requeue and counts up SLURM_RESTART_COUNT."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return {}
+    return {"slurm_job_id": job,
+            "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT") or 0)}
+
+
+def _earlier_incarnation_of_this_job(holder: Dict) -> bool:
+    """A requeued job may land on another node while the killed incarnation's lock is still
+    there (SIGKILL after the grace time leaves it). SLURM starts a requeued job only after
+    the previous incarnation has ended, so such a holder is dead even though its host
+    cannot be asked."""
+    mine = _slurm_incarnation()
+    return (bool(mine) and holder.get("slurm_job_id") == mine["slurm_job_id"]
+            and int(holder.get("slurm_restart_count", 0)) < mine["slurm_restart_count"])
 
 
 def locked_message(path: Path, holder: Dict) -> str:

@@ -1,9 +1,15 @@
-"""Preemption: SIGTERM (and SIGUSR1, SLURM's advance warning) stop a run cleanly.
+"""Preemption: SIGTERM, SIGUSR1 (SLURM's advance warning) and SIGUSR2 (submitit's time-limit
+signal) stop a run cleanly.
 
 The handler only sets a flag: the signal may arrive in the middle of a compiled step,
 and the loop (loop.py) looks at the flag once the current iteration — or the current
 chunk of iterations, with trainer.steps_per_call > 1 — is complete, saves a checkpoint
 there and raises `Preempted`. Nothing is lost and nothing runs twice on resume.
+
+A handler that was installed before ours (submitit's, which requeues the SLURM job and
+exits) is not lost: once the checkpoint is saved the loop calls `pass_on()`, which hands
+the signal to it. So a time-limit requeue resumes from the iteration where the signal
+came, not from the last periodic checkpoint.
 
 Testing aid, not a user feature: the environment variable RESCORE_TESTING_SIGNAL_AT
 ("N" or "N:SIGUSR1") makes the process send itself the signal after iteration N, so a
@@ -20,7 +26,7 @@ from typing import Callable, Dict, Optional
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 TESTING_ENV = "RESCORE_TESTING_SIGNAL_AT"
 
 
@@ -29,6 +35,7 @@ class StopRequest:
 
     def __init__(self):
         self.signal_name: Optional[str] = None
+        self._signum: Optional[int] = None
         self._previous: Dict[int, object] = {}
         self._chunk_end = 0
         self._testing = _testing_hook()
@@ -41,7 +48,7 @@ class StopRequest:
         if threading.current_thread() is not threading.main_thread():
             # Python delivers signals to the main thread only; a run started from another
             # thread (a notebook, a launcher) keeps the default handlers.
-            log.warning("not in the main thread: SIGTERM/SIGUSR1 will not checkpoint")
+            log.warning("not in the main thread: SIGTERM/SIGUSR1/SIGUSR2 will not checkpoint")
             return self
         for sig in STOP_SIGNALS:
             self._previous[sig] = signal.signal(sig, self._handle)
@@ -55,6 +62,17 @@ class StopRequest:
     def _handle(self, signum, frame) -> None:
         # Only set the flag: logging or saving here could interrupt the same code.
         self.signal_name = signal.Signals(signum).name
+        self._signum = signum
+
+    def pass_on(self) -> None:
+        """After the checkpoint: give the signal to the Python handler it would have reached
+        without us (submitit's requeue-and-exit). SIG_DFL/SIG_IGN are left alone: the loop's
+        `Preempted` and exit status already do what the default would."""
+        previous = self._previous.get(self._signum)
+        if callable(previous):
+            log.info("passing %s on to %s", self.signal_name,
+                     getattr(previous, "__qualname__", previous))
+            previous(self._signum, None)
 
     def track_chunks(self, chunk_length: Callable[[int], int], stop: int
                      ) -> Callable[[int], int]:
