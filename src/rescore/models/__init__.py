@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import List, Optional
 
 import keras
@@ -20,15 +19,7 @@ def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = None
 
     shortcut=None takes the family's default (`model_info(name)["default_shortcut"]`):
     A for CIFAR v1 (the paper's choice), B for bottleneck, pre-activation and ImageNet nets."""
-    allow_deep_graphs()
     return MODELS.get(name)(num_classes=num_classes, shortcut=shortcut, **kwargs)
-
-
-def allow_deep_graphs(limit: int = 20_000) -> None:
-    """Keras walks a functional graph recursively; ResNet-1202 (and ResNet-1001) nest
-    deeper than Python's default limit of 1000 frames."""
-    if sys.getrecursionlimit() < limit:
-        sys.setrecursionlimit(limit)
 
 
 def resolved_shortcut(name: str, shortcut: Optional[str]) -> Optional[str]:

@@ -17,33 +17,17 @@ Layout choices, all following the reference code the paper's numbers come from:
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from typing import Optional, Sequence
 
 import keras
 from keras import layers
 
 from .cifar import blocks_per_stage, cifar_trunk
-from .layers import classifier, conv_bn, relu, shortcut as make_shortcut
+from .layers import allow_deep_graphs, classifier, conv_bn, relu, shortcut as make_shortcut
 
 CIFAR_BOTTLENECK_WIDTHS = (16, 32, 64)
 EXPANSION = 4
 PROJECTION_OPTIONS = ("B", "C")
-
-
-@contextlib.contextmanager
-def deep_graph_recursion_limit(limit: int = 100_000):
-    """Keras 3 maps a functional graph with a recursive depth-first search (about one
-    Python frame per layer), so a ~3000-layer ResNet-1001 or ResNet-1202 overflows the
-    default recursion limit of 1000 when `keras.Model(inputs, outputs)` is built.
-    Raise the limit for the duration of the construction only."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, limit))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 def check_projection_option(option: Optional[str], model: str, why: str) -> str:
@@ -85,11 +69,11 @@ def cifar_bottleneck_resnet(depth: int, num_classes: int = 10, shortcut: Optiona
     """CIFAR ResNet v1 with bottleneck blocks, depth 9n+2 (resnet164: n=18, 1.70M params)."""
     option = check_projection_option(shortcut, f"resnet{depth}", BOTTLENECK_A_WHY)
     n = blocks_per_stage(depth, layers_per_block=3)
-    with deep_graph_recursion_limit():
-        inputs = keras.Input(shape=input_shape, name="images")
-        x = cifar_trunk(inputs, widths, n,
-                        lambda x, c_in, width, stride, name:
-                        bottleneck_block(x, c_in, width, stride, option, name=name),
-                        expansion=EXPANSION)
-        outputs = classifier(x, num_classes)
-        return keras.Model(inputs, outputs, name=name or f"resnet{depth}")
+    allow_deep_graphs()
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = cifar_trunk(inputs, widths, n,
+                    lambda x, c_in, width, stride, name:
+                    bottleneck_block(x, c_in, width, stride, option, name=name),
+                    expansion=EXPANSION)
+    outputs = classifier(x, num_classes)
+    return keras.Model(inputs, outputs, name=name or f"resnet{depth}")

@@ -25,9 +25,9 @@ import keras
 from keras import layers
 
 from .bottleneck import (BOTTLENECK_A_WHY, EXPANSION, bottleneck_block,
-                         check_projection_option, deep_graph_recursion_limit)
+                         check_projection_option)
 from .cifar import basic_block
-from .layers import bn, classifier, conv, relu
+from .layers import allow_deep_graphs, bn, classifier, conv, relu
 
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 IMAGENET_STAGES = {
@@ -70,20 +70,20 @@ def imagenet_resnet(depth: int, num_classes: int = 1000, shortcut: Optional[str]
                                      BOTTLENECK_A_WHY if bottleneck else BASIC_A_WHY)
     if input_shape is None:
         input_shape = (224, 224, 3) if stem == "imagenet" else (32, 32, 3)
-    with deep_graph_recursion_limit():
-        inputs = keras.Input(shape=input_shape, name="images")
-        x = _stem(inputs, stem, widths[0])
-        channels = widths[0]
-        for stage, (count, width) in enumerate(zip(stages, widths), start=1):
-            for b in range(1, count + 1):
-                stride = 2 if stage > 1 and b == 1 else 1
-                bname = f"stage{stage}_block{b}"
-                if bottleneck:
-                    x = bottleneck_block(x, channels, width, stride, option, name=bname,
-                                         stride_on_3x3=True)
-                    channels = width * EXPANSION
-                else:
-                    x = basic_block(x, channels, width, stride, option, name=bname)
-                    channels = width
-        outputs = classifier(x, num_classes)
-        return keras.Model(inputs, outputs, name=default)
+    allow_deep_graphs()
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = _stem(inputs, stem, widths[0])
+    channels = widths[0]
+    for stage, (count, width) in enumerate(zip(stages, widths), start=1):
+        for b in range(1, count + 1):
+            stride = 2 if stage > 1 and b == 1 else 1
+            bname = f"stage{stage}_block{b}"
+            if bottleneck:
+                x = bottleneck_block(x, channels, width, stride, option, name=bname,
+                                     stride_on_3x3=True)
+                channels = width * EXPANSION
+            else:
+                x = basic_block(x, channels, width, stride, option, name=bname)
+                channels = width
+    outputs = classifier(x, num_classes)
+    return keras.Model(inputs, outputs, name=default)

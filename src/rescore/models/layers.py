@@ -10,11 +10,24 @@
 
 from __future__ import annotations
 
+import sys
+
 import keras
 from keras import layers
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
+DEEP_GRAPH_RECURSION_LIMIT = 20_000
+
+
+def allow_deep_graphs(limit: int = DEEP_GRAPH_RECURSION_LIMIT) -> None:
+    """Keras 3 walks a functional graph with a recursive depth-first search (about one
+    Python frame per layer), so a ~3000-layer ResNet-1001 or ResNet-1202 overflows Python's
+    default limit of 1000 frames, when the model is built and again whenever it is traced
+    or called. So the limit is raised for the rest of the process, never restored; every
+    builder calls this first."""
+    if sys.getrecursionlimit() < limit:
+        sys.setrecursionlimit(limit)
 
 
 def he_normal() -> keras.initializers.Initializer:

@@ -26,10 +26,9 @@ from typing import Optional, Sequence
 import keras
 from keras import layers
 
-from .bottleneck import (BOTTLENECK_A_WHY, EXPANSION, check_projection_option,
-                         deep_graph_recursion_limit)
+from .bottleneck import BOTTLENECK_A_WHY, EXPANSION, check_projection_option
 from .cifar import blocks_per_stage
-from .layers import bn, classifier, conv, relu
+from .layers import allow_deep_graphs, bn, classifier, conv, relu
 
 PREACT_WIDTHS = (16, 32, 64)
 PREACT_BASIC_A_WHY = ("pre-activation nets (He et al. 2016b) use 1x1 projection shortcuts, taken "
@@ -86,18 +85,18 @@ def preact_resnet(depth: int, block: str = "bottleneck", num_classes: int = 10,
         shortcut, default, BOTTLENECK_A_WHY if bottleneck else PREACT_BASIC_A_WHY)
     n = blocks_per_stage(depth, layers_per_block=3 if bottleneck else 2)
     expansion = EXPANSION if bottleneck else 1
-    with deep_graph_recursion_limit():
-        inputs = keras.Input(shape=input_shape, name="images")
-        x = conv(inputs, widths[0], 3, 1, name="stem_conv")
-        channels = widths[0]
-        for stage, width in enumerate(widths, start=1):
-            for b in range(1, n + 1):
-                stride = 2 if stage > 1 and b == 1 else 1
-                first = stage == 1 and b == 1
-                unit = preact_bottleneck_block if bottleneck else preact_basic_block
-                x = unit(x, channels, width, stride, option, name=f"stage{stage}_block{b}",
-                         first=first)
-                channels = width * expansion
-        x = relu(bn(x, name="head_bn"), name="head_relu")
-        outputs = classifier(x, num_classes)
-        return keras.Model(inputs, outputs, name=default)
+    allow_deep_graphs()
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = conv(inputs, widths[0], 3, 1, name="stem_conv")
+    channels = widths[0]
+    for stage, width in enumerate(widths, start=1):
+        for b in range(1, n + 1):
+            stride = 2 if stage > 1 and b == 1 else 1
+            first = stage == 1 and b == 1
+            unit = preact_bottleneck_block if bottleneck else preact_basic_block
+            x = unit(x, channels, width, stride, option, name=f"stage{stage}_block{b}",
+                     first=first)
+            channels = width * expansion
+    x = relu(bn(x, name="head_bn"), name="head_relu")
+    outputs = classifier(x, num_classes)
+    return keras.Model(inputs, outputs, name=default)
