@@ -20,12 +20,17 @@ def test_bench_options_are_split_from_the_training_overrides():
         split_overrides(["bench.rounds=0"])
 
 
-@pytest.mark.parametrize("levers", [[], ["trainer.steps_per_call=2"]])
-def test_bench_writes_positive_figures(tmp_path, levers):
+@pytest.mark.parametrize("levers, baselines", [
+    ([], ("keras_fit", "keras_fit_same_model")),  # fused BN: fit on both models
+    (["trainer.steps_per_call=2", "model.batchnorm=keras"], ("keras_fit",)),
+])
+def test_bench_writes_positive_figures(tmp_path, levers, baselines):
     out = tmp_path / "bench.json"
     main([*TINY, *levers, f"bench.out={out}"])
     r = json.loads(out.read_text())
-    for name in ("bare", "loop", "keras_fit"):
+    assert ("keras_fit_same_model" in r) == ("keras_fit_same_model" in baselines)
+    assert ("loop_over_keras_same_model" in r["ratios"]) == ("keras_fit_same_model" in baselines)
+    for name in ("bare", "loop", *baselines):
         assert r[name]["images_per_sec"] > 0 and r[name]["ms_per_step"] > 0
         assert r[name]["images_per_cpu_second"] > 0
         assert len(r[name]["images_per_sec_by_round"]) == 1
@@ -36,5 +41,26 @@ def test_bench_writes_positive_figures(tmp_path, levers):
     assert m["usable_cores"] >= 1 and m["tensorflow"] and m["cpu"]
     assert isinstance(m["gpus"], list) and isinstance(m["other_load_present"], bool)
     assert r["config"]["model"] == "resnet8" and r["config"]["data"] == "synthetic"
+    assert r["config"]["batchnorm"] == ("keras" if "model.batchnorm=keras" in levers
+                                        else "fused")
     k = r["config"]["steps_per_call"]
     assert r["config"]["timed_iterations"] % k == 0 and r["config"]["timed_iterations"] >= 2
+
+
+def test_the_keras_baseline_uses_stock_layers_and_the_second_one_rescores(compose_config):
+    """keras_fit trains what a Keras user builds (stock BatchNormalization); the
+    same-model baseline trains rescore's model (fused BN), so the two gains are apart."""
+    import keras
+
+    from rescore.bench.subject import build_keras_model
+    from rescore.config import to_settings
+    from rescore.models.batchnorm import FusedBatchNormalization
+
+    c = to_settings(compose_config(["model=resnet8"]))
+
+    def bn_kinds(model):
+        return {type(layer) for layer in model.layers
+                if isinstance(layer, keras.layers.BatchNormalization)}
+
+    assert bn_kinds(build_keras_model(c, "keras")) == {keras.layers.BatchNormalization}
+    assert bn_kinds(build_keras_model(c)) == {FusedBatchNormalization}

@@ -23,6 +23,9 @@ from .errors import ConfigError
 class ModelConfig:
     name: str = "resnet20"
     kwargs: Dict[str, Any] = field(default_factory=dict)  # extra builder args, e.g. stem
+    # fused: one BN kernel per layer in training (faster; running variance unbiased, as
+    # Caffe/Torch); keras: Keras' stock layer. Same weights either way (models/batchnorm.py)
+    batchnorm: str = "fused"
 
 
 @dataclass
@@ -249,6 +252,11 @@ def check_config(c: Config) -> None:
 def _check_model(c: Config, problems: List[str]) -> None:
     from .models import list_models  # registry lookup only: no model is built here
 
+    from .models.batchnorm import BATCHNORM_KINDS
+
     if c.model.name not in list_models():
         from .registry import unknown_name_message
         problems.append(unknown_name_message("model", c.model.name, list_models()))
+    if c.model.batchnorm not in BATCHNORM_KINDS:
+        problems.append(f"unknown model.batchnorm {c.model.batchnorm!r}; valid: "
+                        f"{', '.join(BATCHNORM_KINDS)}")

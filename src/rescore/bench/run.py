@@ -35,7 +35,6 @@ def ratio(result: Dict, a: str, b: str, key: str = "images_per_sec") -> float:
 
 def run_bench(c: Config, options: BenchOptions,
               load_before: Optional[List[float]] = None) -> Dict:
-    from .keras_fit import KerasFit
     from .subject import build_subject
     from .timing import BareStep, FullLoop
 
@@ -49,28 +48,33 @@ def run_bench(c: Config, options: BenchOptions,
     bare, loop = BareStep(subject, k, c.optim.lr), FullLoop(subject, c)
     bare.run(warm_calls)
     loop.run(warm_calls * k)
-    baseline = KerasFit(subject, c) if options.keras else None
-    if baseline:
+    baselines = keras_baselines(subject, c) if options.keras else {}
+    for baseline in baselines.values():
         baseline.run(warm_calls * k)
 
-    seconds: Dict[str, List] = {"bare": [], "loop": [], "keras_fit": []}
+    seconds: Dict[str, List] = {"bare": [], "loop": [], **{name: [] for name in baselines}}
     for r in range(options.rounds):
         seconds["bare"].append(bare.run(calls, first_call=warm_calls + r * calls))
         seconds["loop"].append(loop.run(iterations))
-        rss_rescore = peak_rss_mib()  # before the Keras model has trained in this round
-        if baseline:
-            seconds["keras_fit"].append(baseline.run(iterations))
+        rss_rescore = peak_rss_mib()  # before the Keras models have trained in this round
+        for name, baseline in baselines.items():
+            seconds[name].append(baseline.run(iterations))
 
     result = {name: figures(s, iterations, batch) for name, s in seconds.items() if s}
     ratios = {"loop_over_bare": ratio(result, "loop", "bare"),
               "loop_over_bare_cpu": ratio(result, "loop", "bare", "images_per_cpu_second")}
-    if baseline:
+    if "keras_fit" in result:
         ratios["loop_over_keras"] = ratio(result, "loop", "keras_fit")
         ratios["loop_over_keras_cpu"] = ratio(result, "loop", "keras_fit",
                                               "images_per_cpu_second")
+    if "keras_fit_same_model" in result:  # the loops alone, on one and the same model
+        ratios["loop_over_keras_same_model"] = ratio(result, "loop", "keras_fit_same_model")
+        ratios["loop_over_keras_same_model_cpu"] = ratio(
+            result, "loop", "keras_fit_same_model", "images_per_cpu_second")
     load_after = load_average()
     return {
         "config": {"model": c.model.name, "batch_size": batch, "precision": c.trainer.precision,
+                   "batchnorm": c.model.batchnorm,
                    "jit_compile": c.trainer.jit_compile, "steps_per_call": k,
                    "threads": c.trainer.threads, "data": subject.data_used,
                    "augment": c.data.augment, "timed_iterations": iterations,
@@ -81,13 +85,24 @@ def run_bench(c: Config, options: BenchOptions,
                     "loop_over_keras": TARGET_LOOP_OVER_KERAS,
                     "loop_over_bare_met": ratios["loop_over_bare"] >= TARGET_LOOP_OVER_BARE,
                     **({"loop_over_keras_met": ratios["loop_over_keras"]
-                        >= TARGET_LOOP_OVER_KERAS} if baseline else {})},
+                        >= TARGET_LOOP_OVER_KERAS} if "keras_fit" in result else {})},
         "memory": {"peak_rss_mib_rescore": rss_rescore, "peak_rss_mib_process": peak_rss_mib()},
         "machine": {**machine_info(), "load_average_before": load_before,
                     "load_average_after": load_after,
                     # the 1-minute load before we started: other processes were running
                     "other_load_present": bool(load_before and load_before[0] >= 0.5)},
     }
+
+
+def keras_baselines(subject, c: Config) -> Dict:
+    """keras_fit: `fit` on the model as stock Keras layers build it (the target's baseline);
+    keras_fit_same_model: `fit` on rescore's own model, when that differs (fused BN)."""
+    from .keras_fit import KerasFit
+
+    baselines = {"keras_fit": KerasFit(subject, c, batchnorm="keras")}
+    if c.model.batchnorm != "keras":
+        baselines["keras_fit_same_model"] = KerasFit(subject, c, batchnorm=None)
+    return baselines
 
 
 def default_out(c: Config) -> Path:
@@ -100,11 +115,13 @@ def default_out(c: Config) -> Path:
 def summary(r: Dict) -> str:
     cfg, m = r["config"], r["machine"]
     lines = [f"rescore.bench {cfg['model']} batch {cfg['batch_size']} {cfg['precision']} "
+             f"batchnorm={cfg['batchnorm']} "
              f"jit_compile={cfg['jit_compile']} steps_per_call={cfg['steps_per_call']} "
              f"data={cfg['data']} ({cfg['timed_iterations']} timed iterations x "
              f"{cfg['rounds']} round(s), {cfg['warmup_iterations']} warm-up)"]
     for name, label in (("bare", "1 bare compiled step"), ("loop", "2 rescore loop"),
-                        ("keras_fit", "3 Keras fit")):
+                        ("keras_fit", "3 Keras fit"),
+                        ("keras_fit_same_model", "3' fit, rescore model")):
         if name in r:
             lines.append(f"  {label:22s} {r[name]['images_per_sec']:9.1f} img/s "
                          f"{r[name]['ms_per_step']:9.1f} ms/step "
@@ -112,7 +129,10 @@ def summary(r: Dict) -> str:
     ratios, targets = r["ratios"], r["targets"]
     lines.append(f"  ratios on CPU time: loop/bare {ratios['loop_over_bare_cpu']:.3f}"
                  + (f", loop/keras {ratios['loop_over_keras_cpu']:.3f}"
-                    if "loop_over_keras_cpu" in ratios else ""))
+                    if "loop_over_keras_cpu" in ratios else "")
+                 + (f", loop/fit on the same model "
+                    f"{ratios['loop_over_keras_same_model_cpu']:.3f}"
+                    if "loop_over_keras_same_model_cpu" in ratios else ""))
     lines.append(f"  loop/bare  {ratios['loop_over_bare']:.3f} (target >= "
                  f"{targets['loop_over_bare']}: {'met' if targets['loop_over_bare_met'] else 'NOT met'})")
     if "loop_over_keras" in ratios:

@@ -50,12 +50,14 @@ def load_data(c: Config) -> tuple[Splits, str]:
                        d.synthetic_test, d.num_classes), d.name
 
 
-def build_keras_model(c: Config) -> keras.Model:
-    """The config's model under its precision policy (seeded from the run's seed)."""
+def build_keras_model(c: Config, batchnorm: Optional[str] = None) -> keras.Model:
+    """The config's model under its precision policy (seeded from the run's seed), with
+    the config's batch normalisation unless `batchnorm` names another kind."""
     keras.utils.set_random_seed(c.seed)
     with precision_policy(c.trainer.precision):
         return build_model(c.model.name, num_classes=c.data.num_classes,
-                           shortcut=c.shortcut.option, **c.model.kwargs)
+                           shortcut=c.shortcut.option,
+                           batchnorm=batchnorm or c.model.batchnorm, **c.model.kwargs)
 
 
 def build_subject(c: Config) -> Subject:

@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import keras
 
+from .batchnorm import BATCHNORM_KINDS, batchnorm_kind  # noqa: F401
 from .registry import MODELS
 from . import zoo_cifar  # noqa: F401  (registers resnet20… and plain20…)
 from . import zoo_bottleneck  # noqa: F401  (registers resnet164)
@@ -14,12 +15,16 @@ from . import zoo_imagenet  # noqa: F401  (registers resnet18/34/50/101/152)
 
 
 def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = None,
-                **kwargs) -> keras.Model:
+                batchnorm: str = "fused", **kwargs) -> keras.Model:
     """Build a registered model; returns a Keras model mapping NHWC float images to logits.
 
     shortcut=None takes the family's default (`model_info(name)["default_shortcut"]`):
-    A for CIFAR v1 (the paper's choice), B for bottleneck, pre-activation and ImageNet nets."""
-    return MODELS.get(name)(num_classes=num_classes, shortcut=shortcut, **kwargs)
+    A for CIFAR v1 (the paper's choice), B for bottleneck, pre-activation and ImageNet nets.
+    batchnorm: "fused" (one kernel per BN in training) or "keras" (the stock layer); the
+    weights are the same either way (batchnorm.py)."""
+    builder = MODELS.get(name)
+    with batchnorm_kind(batchnorm):
+        return builder(num_classes=num_classes, shortcut=shortcut, **kwargs)
 
 
 def resolved_shortcut(name: str, shortcut: Optional[str]) -> Optional[str]:

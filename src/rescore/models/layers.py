@@ -15,6 +15,8 @@ import sys
 import keras
 from keras import layers
 
+from .batchnorm import batchnorm_layer
+
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 DEEP_GRAPH_RECURSION_LIMIT = 20_000
@@ -49,8 +51,8 @@ def conv(x, filters: int, kernel: int, stride: int, name: str):
 
 def bn(x, name: str, gamma_zero: bool = False):
     init = "zeros" if gamma_zero else "ones"
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
-                                     gamma_initializer=init, name=name)(x)
+    return batchnorm_layer(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+                           gamma_initializer=init, name=name)(x)
 
 
 def relu(x, name: str):

@@ -89,6 +89,7 @@ def run_response_stds(run_dir: Path, n_images: int = 1000) -> Optional[List[floa
     d = config["data"]
     model = build_model(config["model"]["name"], num_classes=d.get("num_classes", 10),
                         shortcut=config["shortcut"]["option"],
+                        batchnorm=config["model"].get("batchnorm", "keras"),
                         **(config["model"].get("kwargs") or {}))
     # The checkpoint also holds the optimizer and run state: only the model is wanted here.
     tf.train.Checkpoint(model=model).restore(latest).expect_partial() \

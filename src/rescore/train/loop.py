@@ -83,7 +83,8 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     # layers keep the precision policy they are built with; mirrored variables need the scope
     with strategy_scope(strategy), precision_policy(c.trainer.precision):
         model = build_model(c.model.name, num_classes=c.data.num_classes,
-                            shortcut=c.shortcut.option, **c.model.kwargs)
+                            shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
+                            **c.model.kwargs)
     loss_scale = make_loss_scale(c.trainer.precision)  # float16 only
 
     o = c.optim
