@@ -10,6 +10,7 @@ import io
 import os
 import pickle
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -334,3 +335,40 @@ def test_real_cifar10_has_known_shapes_counts_and_channel_means():
     assert data.y_train[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
     mean = data.x_train.mean(axis=(0, 1, 2)) / 255
     np.testing.assert_allclose(mean, [0.4914, 0.4822, 0.4465], atol=5e-4)
+
+
+def test_concurrent_first_loads_download_once_and_all_get_the_data(good_tarball, root,
+                                                                    monkeypatch):
+    """The jobs of a first multirun start together on an empty root: one downloads while
+    the others wait (a lock on the root folder), then all find the same complete data."""
+    import threading
+
+    from rescore.data import cifar10
+
+    source, md5 = good_tarball
+    downloads = []
+    real_download = cifar10._download_verified
+
+    def slow_download(*args, **kwargs):
+        downloads.append(threading.get_ident())
+        time.sleep(0.5)  # a wide window for the others to arrive meanwhile
+        return real_download(*args, **kwargs)
+
+    monkeypatch.setattr(cifar10, "_download_verified", slow_download)
+    results, errors = [], []
+
+    def first_load():
+        try:
+            results.append(load_cifar10(root, url=source.as_uri(), md5=md5))
+        except Exception as err:  # reported below, with the others' outcome
+            errors.append(err)
+
+    threads = [threading.Thread(target=first_load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(downloads) == 1
+    for data in results:
+        np.testing.assert_array_equal(data.x_test, _expected_nhwc("test_batch"))
+    assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR])

@@ -32,6 +32,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..locking import exclusive
+
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
 ENV_ROOT = "RESCORE_DATA"  # env var overriding the default root
@@ -105,24 +107,35 @@ def _where_to_put_it(root: Path, url: str) -> str:
 
 def ensure_cifar10(root: str | os.PathLike, download: bool = True,
                    url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5) -> Path:
-    """Make sure ``root/cifar-10-batches-py`` is complete and return its path."""
+    """Make sure ``root/cifar-10-batches-py`` is complete and return its path.
+
+    Several processes may ask at once (the jobs of a first multirun): the first to lock
+    `root` downloads and extracts, the others wait and then find the data in place."""
     root = Path(root).expanduser()
     batches_dir = root / BATCHES_DIR
     if batches_dir.exists():
         _check_batches_dir_complete(batches_dir)
         return batches_dir
+    if not download and not (root / ARCHIVE_NAME).exists():
+        raise DataError(f"CIFAR-10 not found and download=False.\n{_where_to_put_it(root, url)}")
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive(root):
+        if batches_dir.exists():  # another process finished while we waited
+            _check_batches_dir_complete(batches_dir)
+            return batches_dir
+        _fetch_and_extract(root, download, url, md5)
+    return batches_dir
 
+
+def _fetch_and_extract(root: Path, download: bool, url: str, md5: str) -> None:
     archive = root / ARCHIVE_NAME
     if archive.exists():
         _verify_placed_archive(archive, md5)
     elif download:
-        root.mkdir(parents=True, exist_ok=True)
         _download_verified(url, archive, md5, root)
     else:
         raise DataError(f"CIFAR-10 not found and download=False.\n{_where_to_put_it(root, url)}")
-
     _extract_atomically(archive, root)
-    return batches_dir
 
 
 def _check_batches_dir_complete(batches_dir: Path) -> None:

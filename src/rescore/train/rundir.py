@@ -9,7 +9,6 @@ stale and taken over, one whose process lives makes the newcomer refuse.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from ..errors import CheckpointError, RunLockedError
+from ..locking import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class RunLock:
         self._mine: Optional[Dict] = None
 
     def __enter__(self) -> "RunLock":
-        with _flocked(self._guard):  # the check-then-write below is atomic among processes
+        with exclusive(self._guard):  # the check-then-write below is atomic among processes
             holder = _read(self.path)
             if holder is not None:
                 if not is_stale(holder):
@@ -105,7 +105,7 @@ class RunLock:
         return self
 
     def __exit__(self, *exc) -> None:
-        with _flocked(self._guard):
+        with exclusive(self._guard):
             if _read(self.path) == self._mine:
                 self.path.unlink()
 
@@ -205,16 +205,3 @@ def _write_atomic(path: Path, data: Dict) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data) + "\n")
     os.replace(tmp, path)
-
-
-class _flocked:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self):
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc):
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
