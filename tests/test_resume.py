@@ -196,9 +196,10 @@ def test_damaged_newest_checkpoint_falls_back_with_a_warning(settings_for, tmp_p
     warnings = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert str(bad) in warnings
     assert f"(iteration {resumes_at})" in caplog.text
-    steps = train_steps(tmp_path)
-    assert steps[:STOP_AT] == list(range(1, STOP_AT + 1))
-    assert steps[STOP_AT:] == list(range(resumes_at + 1, MAX_STEPS + 1))  # not from 0
+    assert train_steps(tmp_path) == list(range(1, MAX_STEPS + 1))  # each recorded once
+    if resumes_at < STOP_AT:  # the records of the iterations that ran again were replaced
+        assert (f"dropped {STOP_AT - resumes_at} records written after iteration "
+                f"{resumes_at}") in caplog.text
     assert out["weights_sha256"] == expected
     if damage is not _garbage_state:  # the bad one is kept aside, not reused
         assert (tmp_path / "checkpoints" / "corrupt" / f"ckpt-{STOP_AT}.data-00000-of-00001"
@@ -371,3 +372,18 @@ def test_cli_refuses_a_run_folder_in_use(tmp_path):
     assert f"is in use by pid {os.getpid()}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_resumed_metrics_drop_records_past_the_checkpoint_and_torn_lines(tmp_path):
+    from rescore.train.logging import MetricsLog, read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 4, "split": "train"}\n{"step": 5, "split": "test"}\n'
+                    '{"step": 6, "split": "train"}\n{"step": 7, "spl')  # killed mid-line
+    log = MetricsLog(tmp_path, resume_step=5)
+    assert log.dropped == 2
+    log.write(6, "train", loss=1.5)
+    log.close()
+    assert [(r["step"], r["split"]) for r in read_metrics(path)] == [
+        (4, "train"), (5, "test"), (6, "train")]
+    assert read_metrics(path)[-1]["loss"] == 1.5

@@ -3,7 +3,6 @@ checkpoint and exit with trainer.signal_exit_code; kill -9 loses at most the ite
 since the last periodic checkpoint. After resuming, every iteration ran exactly once
 (counted from the per-iteration training records, trainer.log_every=1)."""
 
-import collections
 import random
 import signal
 import time
@@ -90,11 +89,11 @@ def test_kill_9_loses_only_the_iterations_since_the_last_checkpoint(tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "taking over the stale lock" in resumed.stdout
     assert f"ckpt-{last_checkpoint} (iteration {last_checkpoint})" in resumed.stdout
-    counts = collections.Counter(train_steps(run_dir))
-    assert sorted(counts) == list(range(1, max_steps + 1))
-    ran_twice = sorted(s for s, n in counts.items() if n == 2)
-    assert ran_twice == list(range(last_checkpoint + 1, killed_after + 1))  # the lost work
-    assert max(counts.values()) <= 2
+    lost = killed_after - last_checkpoint  # iterations logged after the last save: redone
+    if lost:  # their old records are dropped, so each iteration is recorded once
+        assert (f"dropped {lost} records written after iteration {last_checkpoint}"
+                in resumed.stdout)
+    assert train_steps(run_dir) == list(range(1, max_steps + 1))
     assert result(run_dir)["steps"] == max_steps
 
 

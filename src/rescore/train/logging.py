@@ -4,6 +4,7 @@ TensorBoard (tf.summary) and, on a terminal, a tqdm progress bar."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -13,9 +14,17 @@ from tqdm.auto import tqdm
 
 
 class MetricsLog:
-    def __init__(self, run_dir: Path):
+    """metrics.jsonl, continued by a resumed run from the iteration it resumes at.
+
+    Records past `resume_step` were written after the checkpoint being resumed from (the
+    process was killed before it could save again); those iterations run again, so their
+    old records are dropped first, and so is a line torn by the kill. Every iteration is
+    then recorded once, as if the run had never stopped."""
+
+    def __init__(self, run_dir: Path, resume_step: int = 0):
         self.path = Path(run_dir) / "metrics.jsonl"
-        self._file = open(self.path, "a", buffering=1)  # append: a resumed run continues it
+        self.dropped = _keep_records_up_to(self.path, resume_step)
+        self._file = open(self.path, "a", buffering=1)
         self._writer = tf.summary.create_file_writer(str(Path(run_dir) / "tensorboard"))
 
     def write(self, step: int, split: str, **values: Any) -> None:
@@ -29,6 +38,28 @@ class MetricsLog:
     def close(self) -> None:
         self._writer.flush()
         self._file.close()
+
+
+def _keep_records_up_to(path: Path, step: int) -> int:
+    """Rewrite `path` (atomically) without records after `step` or torn lines; how many
+    went."""
+    if not path.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            keep = json.loads(line)["step"] <= step
+        except (ValueError, KeyError, TypeError):
+            keep = False  # a line cut short by kill -9
+        if keep:
+            kept.append(line + "\n")
+        else:
+            dropped += line.strip() != ""
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
+    return dropped
 
 
 def _plain(value: Any) -> Any:

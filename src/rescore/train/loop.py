@@ -118,7 +118,10 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
         return lr_at(step, o.lr, milestones, o.gamma, o.warmup.lr,
                      None if end == NO_WARMUP else end)
 
-    metrics = MetricsLog(run_dir)
+    metrics = MetricsLog(run_dir, resume_step=int(state.step))
+    if metrics.dropped:
+        log.info("metrics.jsonl: dropped %d records written after iteration %d (they run "
+                 "again)", metrics.dropped, int(state.step))
     try:
         train_loop(
             train_step=train_step, eval_step=eval_step, splits=splits, state=state,
