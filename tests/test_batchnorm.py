@@ -88,3 +88,23 @@ def test_an_unknown_kind_is_refused_and_the_valid_ones_named():
     with pytest.raises(ValueError, match="unknown batchnorm kind 'fast'; valid: fused, keras"):
         with batchnorm_kind("fast"):
             pass
+
+
+def test_a_run_under_xla_logs_the_losses_of_the_plain_run(compose_config, tmp_path):
+    """trainer.jit_compile=true compiles the whole step, fused BN and augmentation included,
+    with XLA: the logged training losses match the run without it to float tolerance (XLA
+    may fuse and reorder arithmetic, so not bitwise)."""
+    from test_multistep import train_run
+
+    from rescore.train.logging import read_metrics
+
+    plain = train_run(compose_config, tmp_path, "plain")
+    xla = train_run(compose_config, tmp_path, "xla", "trainer.jit_compile=true")
+
+    def losses(name):
+        return [r["loss"] for r in read_metrics(tmp_path / name / "metrics.jsonl")
+                if r["split"] == "train"]
+
+    assert len(losses("xla")) == len(losses("plain")) == 4  # iterations 3, 6, 9, 10
+    np.testing.assert_allclose(losses("xla"), losses("plain"), rtol=1e-4)
+    assert xla["test_error"] == pytest.approx(plain["test_error"], abs=1 / 32 + 1e-9)

@@ -21,6 +21,22 @@ def test_same_seed_and_iteration_same_batch_else_different():
     assert not np.array_equal(a, pad_crop_flip(images, 4, 17).numpy())
 
 
+def test_xla_draws_the_same_crops_and_flips():
+    """trainer.jit_compile=true compiles the augmentation too; it must not change the run's
+    batches (XLA picks its own generator and float conversion unless told otherwise)."""
+    import tensorflow as tf
+
+    images = tf.constant(coded_images())
+
+    def augment(x, step):
+        return pad_crop_flip(x, 3, step)
+
+    for step in (0, 17):
+        step = tf.constant(step, tf.int64)
+        np.testing.assert_array_equal(tf.function(augment)(images, step).numpy(),
+                                      tf.function(augment, jit_compile=True)(images, step).numpy())
+
+
 def test_crops_stay_inside_the_padded_image_and_flips_are_half():
     images = coded_images(256)
     offsets, flips = [], []

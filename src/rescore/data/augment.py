@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+# Named, not "auto_select": XLA would pick another generator (ThreeFry) than TensorFlow's
+# kernels (Philox), and a run with trainer.jit_compile=true would see other crops and flips.
+# Both draws are integers for the same reason: XLA turns random bits into floats its own
+# way, so a float draw (u < 0.5) gives other flips under XLA even with the same generator.
+RNG_ALG = "philox"
+
 
 def augment_seeds(seed, step):
     """Two independent stateless seeds (crop, flip) for iteration `step` of run `seed`."""
     base = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
-    return tf.random.experimental.stateless_split(base, num=2)
+    return tf.random.experimental.stateless_split(base, num=2, alg=RNG_ALG)
 
 
 def pad_crop_flip(images, seed, step, pad: int = 4):
@@ -25,8 +31,9 @@ def pad_crop_flip(images, seed, step, pad: int = 4):
     height, width = images.shape[1], images.shape[2]
     padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
     offsets = tf.random.stateless_uniform([batch, 2], seed=crop_seed, minval=0,
-                                          maxval=2 * pad + 1, dtype=tf.int32)
-    flip = tf.random.stateless_uniform([batch, 1], seed=flip_seed) < 0.5
+                                          maxval=2 * pad + 1, dtype=tf.int32, alg=RNG_ALG)
+    flip = tf.random.stateless_uniform([batch, 1], seed=flip_seed, minval=0, maxval=2,
+                                       dtype=tf.int32, alg=RNG_ALG) == 1
     rows = offsets[:, :1] + tf.range(height)[None, :]
     forward = tf.range(width)[None, :]
     cols = offsets[:, 1:] + tf.where(flip, width - 1 - forward, forward)
