@@ -64,3 +64,29 @@ def test_the_keras_baseline_uses_stock_layers_and_the_second_one_rescores(compos
 
     assert bn_kinds(build_keras_model(c, "keras")) == {keras.layers.BatchNormalization}
     assert bn_kinds(build_keras_model(c)) == {FusedBatchNormalization}
+
+
+def test_levers_compare_each_variant_with_the_reference(tmp_path):
+    """One lever per config group: the report has a speed for each and the reference is 1."""
+    from rescore.bench.levers import main as levers_main
+
+    out = tmp_path / "levers.json"
+    r = levers_main([*TINY, f"bench.out={out}"])
+    assert json.loads(out.read_text())["speedup_over_reference"] == r["speedup_over_reference"]
+    assert set(r["loop_images_per_sec"]) == {"reference", "jit_compile", "mixed_bfloat16",
+                                             "mixed_float16", "steps_per_call=4",
+                                             "batchnorm=keras"}
+    assert r["speedup_over_reference"]["reference"] == 1.0
+    assert all(v > 0 for v in r["loop_images_per_sec"].values())
+    assert r["config"]["reference"]["batchnorm"] == "fused"
+
+
+def test_a_lever_changes_only_its_own_group(compose_config):
+    from rescore.bench.levers import variant
+    from rescore.config import to_settings
+
+    c = to_settings(compose_config(["model=resnet8"]))
+    v = variant(c, {"model": {"batchnorm": "keras"}, "trainer": {"steps_per_call": 4}})
+    assert (v.model.batchnorm, v.trainer.steps_per_call) == ("keras", 4)
+    assert (c.model.batchnorm, c.trainer.steps_per_call) == ("fused", 1)
+    assert v.model.name == c.model.name and v.optim == c.optim

@@ -18,12 +18,19 @@ from typing import Dict, List, Optional
 
 from .machine import load_average
 
-LEVERS = {  # name → what it changes in TrainerConfig
-    "jit_compile": {"jit_compile": True},
-    "mixed_bfloat16": {"precision": "mixed_bfloat16"},
-    "mixed_float16": {"precision": "mixed_float16"},
-    "steps_per_call=4": {"steps_per_call": 4},
+LEVERS = {  # name → what it changes, per config group
+    "jit_compile": {"trainer": {"jit_compile": True}},
+    "mixed_bfloat16": {"trainer": {"precision": "mixed_bfloat16"}},
+    "mixed_float16": {"trainer": {"precision": "mixed_float16"}},
+    "steps_per_call=4": {"trainer": {"steps_per_call": 4}},
+    "batchnorm=keras": {"model": {"batchnorm": "keras"}},  # a lever taken back: how much
 }
+
+
+def variant(c, changes: Dict[str, Dict]):
+    """The config `c` with `changes` ({group: {key: value}}) applied."""
+    return replace(c, **{group: replace(getattr(c, group), **values)
+                         for group, values in changes.items()})
 
 
 def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
@@ -32,8 +39,7 @@ def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
     from .subject import build_subject
     from .timing import FullLoop
 
-    variants = {"reference": c, **{name: replace(c, trainer=replace(c.trainer, **change))
-                                   for name, change in levers.items()}}
+    variants = {"reference": c, **{name: variant(c, changes) for name, changes in levers.items()}}
     loops = {}
     for name, settings in variants.items():
         k = settings.trainer.steps_per_call
@@ -50,7 +56,8 @@ def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
                    "reference": {"precision": c.trainer.precision,
                                  "jit_compile": c.trainer.jit_compile,
                                  "steps_per_call": c.trainer.steps_per_call,
-                                 "threads": c.trainer.threads},
+                                 "threads": c.trainer.threads,
+                                 "batchnorm": c.model.batchnorm},
                    "steps": steps, "warmup_steps": warmup_steps, "rounds": rounds},
         "loop_images_per_sec": {n: statistics.median(v) for n, v in images.items()},
         "speedup_over_reference": {n: statistics.median(v) / reference
