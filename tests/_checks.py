@@ -17,3 +17,11 @@ def assert_trains_end_to_end(model, num_classes: int = 10, size: int = 32):
                if g is None or not np.any(g.numpy())]
     assert missing == []
     return x
+
+
+def bn_layer_types(model) -> set:
+    """The classes of a model's batch-norm layers (fused or Keras' own)."""
+    import keras
+
+    return {type(layer) for layer in model.layers
+            if isinstance(layer, keras.layers.BatchNormalization)}

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _checks import bn_layer_types
 
 from rescore.models import build_model
 from rescore.models.batchnorm import FusedBatchNormalization, batchnorm_kind
@@ -78,9 +79,7 @@ def test_bfloat16_activations_keep_float32_statistics():
                                        ("keras", keras.layers.BatchNormalization)])
 def test_build_model_uses_the_kind_asked_for_and_the_same_weights(kind, cls):
     model = build_model("resnet8", batchnorm=kind)
-    kinds = {type(layer) for layer in model.layers
-             if isinstance(layer, keras.layers.BatchNormalization)}
-    assert kinds == {cls}
+    assert bn_layer_types(model) == {cls}
     assert model.count_params() == build_model("resnet8", batchnorm="keras").count_params()
 
 

@@ -51,19 +51,15 @@ def test_the_keras_baseline_uses_stock_layers_and_the_second_one_rescores(compos
     """keras_fit trains what a Keras user builds (stock BatchNormalization); the
     same-model baseline trains rescore's model (fused BN), so the two gains are apart."""
     import keras
+    from _checks import bn_layer_types
 
     from rescore.bench.subject import build_keras_model
     from rescore.config import to_settings
     from rescore.models.batchnorm import FusedBatchNormalization
 
     c = to_settings(compose_config(["model=resnet8"]))
-
-    def bn_kinds(model):
-        return {type(layer) for layer in model.layers
-                if isinstance(layer, keras.layers.BatchNormalization)}
-
-    assert bn_kinds(build_keras_model(c, "keras")) == {keras.layers.BatchNormalization}
-    assert bn_kinds(build_keras_model(c)) == {FusedBatchNormalization}
+    assert bn_layer_types(build_keras_model(c, "keras")) == {keras.layers.BatchNormalization}
+    assert bn_layer_types(build_keras_model(c)) == {FusedBatchNormalization}
 
 
 def test_levers_compare_each_variant_with_the_reference(tmp_path):

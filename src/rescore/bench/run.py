@@ -13,6 +13,9 @@ from .options import BenchOptions
 
 TARGET_LOOP_OVER_BARE = 0.95
 TARGET_LOOP_OVER_KERAS = 1.2
+# baseline measurement → its ratio's name; keras_fit_same_model compares the loops alone
+BASELINE_RATIOS = {"keras_fit": "loop_over_keras",
+                   "keras_fit_same_model": "loop_over_keras_same_model"}
 
 
 def figures(timings: List, iterations: int, batch_size: int) -> Dict:
@@ -63,14 +66,10 @@ def run_bench(c: Config, options: BenchOptions,
     result = {name: figures(s, iterations, batch) for name, s in seconds.items() if s}
     ratios = {"loop_over_bare": ratio(result, "loop", "bare"),
               "loop_over_bare_cpu": ratio(result, "loop", "bare", "images_per_cpu_second")}
-    if "keras_fit" in result:
-        ratios["loop_over_keras"] = ratio(result, "loop", "keras_fit")
-        ratios["loop_over_keras_cpu"] = ratio(result, "loop", "keras_fit",
-                                              "images_per_cpu_second")
-    if "keras_fit_same_model" in result:  # the loops alone, on one and the same model
-        ratios["loop_over_keras_same_model"] = ratio(result, "loop", "keras_fit_same_model")
-        ratios["loop_over_keras_same_model_cpu"] = ratio(
-            result, "loop", "keras_fit_same_model", "images_per_cpu_second")
+    for baseline, key in BASELINE_RATIOS.items():
+        if baseline in result:
+            ratios[key] = ratio(result, "loop", baseline)
+            ratios[f"{key}_cpu"] = ratio(result, "loop", baseline, "images_per_cpu_second")
     load_after = load_average()
     return {
         "config": {"model": c.model.name, "batch_size": batch, "precision": c.trainer.precision,

@@ -117,7 +117,7 @@ def ensure_cifar10(root: str | os.PathLike, download: bool = True,
         _check_batches_dir_complete(batches_dir)
         return batches_dir
     if not download and not (root / ARCHIVE_NAME).exists():
-        raise DataError(f"CIFAR-10 not found and download=False.\n{_where_to_put_it(root, url)}")
+        raise _not_found(root, url)  # before mkdir: a refused load creates nothing
     root.mkdir(parents=True, exist_ok=True)
     with exclusive(root):
         if batches_dir.exists():  # another process finished while we waited
@@ -133,9 +133,13 @@ def _fetch_and_extract(root: Path, download: bool, url: str, md5: str) -> None:
         _verify_placed_archive(archive, md5)
     elif download:
         _download_verified(url, archive, md5, root)
-    else:
-        raise DataError(f"CIFAR-10 not found and download=False.\n{_where_to_put_it(root, url)}")
+    else:  # the archive went away while we waited for the lock
+        raise _not_found(root, url)
     _extract_atomically(archive, root)
+
+
+def _not_found(root: Path, url: str) -> DataError:
+    return DataError(f"CIFAR-10 not found and download=False.\n{_where_to_put_it(root, url)}")
 
 
 def _check_batches_dir_complete(batches_dir: Path) -> None:

@@ -7,6 +7,7 @@ from typing import List, Optional
 import keras
 
 from .batchnorm import BATCHNORM_KINDS, batchnorm_kind  # noqa: F401
+from .layers import allow_deep_graphs
 from .registry import MODELS
 from . import zoo_cifar  # noqa: F401  (registers resnet20… and plain20…)
 from . import zoo_bottleneck  # noqa: F401  (registers resnet164)
@@ -23,6 +24,7 @@ def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = None
     batchnorm: "fused" (one kernel per BN in training) or "keras" (the stock layer); the
     weights are the same either way (batchnorm.py)."""
     builder = MODELS.get(name)
+    allow_deep_graphs()
     with batchnorm_kind(batchnorm):
         return builder(num_classes=num_classes, shortcut=shortcut, **kwargs)
 

@@ -23,7 +23,7 @@ import keras
 from keras import layers
 
 from .cifar import blocks_per_stage, cifar_trunk
-from .layers import allow_deep_graphs, classifier, conv_bn, relu, shortcut as make_shortcut
+from .layers import classifier, conv_bn, relu, shortcut as make_shortcut
 
 CIFAR_BOTTLENECK_WIDTHS = (16, 32, 64)
 EXPANSION = 4
@@ -69,7 +69,6 @@ def cifar_bottleneck_resnet(depth: int, num_classes: int = 10, shortcut: Optiona
     """CIFAR ResNet v1 with bottleneck blocks, depth 9n+2 (resnet164: n=18, 1.70M params)."""
     option = check_projection_option(shortcut, f"resnet{depth}", BOTTLENECK_A_WHY)
     n = blocks_per_stage(depth, layers_per_block=3)
-    allow_deep_graphs()
     inputs = keras.Input(shape=input_shape, name="images")
     x = cifar_trunk(inputs, widths, n,
                     lambda x, c_in, width, stride, name:

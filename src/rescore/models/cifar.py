@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 import keras
 from keras import layers
 
-from .layers import allow_deep_graphs, bn, classifier, conv, conv_bn, relu, shortcut
+from .layers import bn, classifier, conv, conv_bn, relu, shortcut
 
 CIFAR_WIDTHS = (16, 32, 64)
 
@@ -59,7 +59,6 @@ def cifar_resnet(depth: int, num_classes: int = 10, shortcut: Optional[str] = "A
                  name: Optional[str] = None) -> keras.Model:
     """The one builder behind resnet20…resnet1202 (shortcut='A'|'B'|'C') and plain nets
     (shortcut=None)."""
-    allow_deep_graphs()
     inputs = keras.Input(shape=input_shape, name="images")
     x = cifar_trunk(inputs, widths, blocks_per_stage(depth),
                     lambda x, c_in, c_out, stride, name:

@@ -27,7 +27,7 @@ from keras import layers
 from .bottleneck import (BOTTLENECK_A_WHY, EXPANSION, bottleneck_block,
                          check_projection_option)
 from .cifar import basic_block
-from .layers import allow_deep_graphs, bn, classifier, conv, relu
+from .layers import bn, classifier, conv, relu
 
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 IMAGENET_STAGES = {
@@ -70,7 +70,6 @@ def imagenet_resnet(depth: int, num_classes: int = 1000, shortcut: Optional[str]
                                      BOTTLENECK_A_WHY if bottleneck else BASIC_A_WHY)
     if input_shape is None:
         input_shape = (224, 224, 3) if stem == "imagenet" else (32, 32, 3)
-    allow_deep_graphs()
     inputs = keras.Input(shape=input_shape, name="images")
     x = _stem(inputs, stem, widths[0])
     channels = widths[0]

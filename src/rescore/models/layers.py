@@ -26,8 +26,8 @@ def allow_deep_graphs(limit: int = DEEP_GRAPH_RECURSION_LIMIT) -> None:
     """Keras 3 walks a functional graph with a recursive depth-first search (about one
     Python frame per layer), so a ~3000-layer ResNet-1001 or ResNet-1202 overflows Python's
     default limit of 1000 frames, when the model is built and again whenever it is traced
-    or called. So the limit is raised for the rest of the process, never restored; every
-    builder calls this first."""
+    or called. So the limit is raised for the rest of the process, never restored;
+    `build_model`, the one way models are made, calls this before every build."""
     if sys.getrecursionlimit() < limit:
         sys.setrecursionlimit(limit)
 

@@ -28,7 +28,7 @@ from keras import layers
 
 from .bottleneck import BOTTLENECK_A_WHY, EXPANSION, check_projection_option
 from .cifar import blocks_per_stage
-from .layers import allow_deep_graphs, bn, classifier, conv, relu
+from .layers import bn, classifier, conv, relu
 
 PREACT_WIDTHS = (16, 32, 64)
 PREACT_BASIC_A_WHY = ("pre-activation nets (He et al. 2016b) use 1x1 projection shortcuts, taken "
@@ -85,7 +85,6 @@ def preact_resnet(depth: int, block: str = "bottleneck", num_classes: int = 10,
         shortcut, default, BOTTLENECK_A_WHY if bottleneck else PREACT_BASIC_A_WHY)
     n = blocks_per_stage(depth, layers_per_block=3 if bottleneck else 2)
     expansion = EXPANSION if bottleneck else 1
-    allow_deep_graphs()
     inputs = keras.Input(shape=input_shape, name="images")
     x = conv(inputs, widths[0], 3, 1, name="stem_conv")
     channels = widths[0]

@@ -55,8 +55,8 @@ def configure_tensorflow(threads: int, deterministic: bool) -> None:
 
 def run(c: Config, run_dir: Path) -> Dict:
     """Train in `run_dir` (a new sibling with trainer.restart), one process at a time; a
-    finished run only reports its saved result (rundir.py). SIGTERM/SIGUSR1/SIGUSR2 end it with a
-    checkpoint and `Preempted` (signals.py). The returned dict adds `run_dir` and, for a
+    finished run only reports its saved result (rundir.py). SIGTERM/SIGUSR1/SIGUSR2 end it
+    with a checkpoint and `Preempted` (signals.py). The returned dict adds `run_dir` and, for a
     run finished earlier, `already_finished`."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,6 @@ class StopRequest:
     """`with StopRequest() as stop:` installs the handlers, restores the old ones on exit."""
 
     def __init__(self):
-        self.signal_name: Optional[str] = None
         self._signum: Optional[int] = None
         self._previous: Dict[int, object] = {}
         self._chunk_end = 0
@@ -42,7 +41,11 @@ class StopRequest:
 
     @property
     def requested(self) -> bool:
-        return self.signal_name is not None
+        return self._signum is not None
+
+    @property
+    def signal_name(self) -> Optional[str]:
+        return signal.Signals(self._signum).name if self._signum is not None else None
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is not threading.main_thread():
@@ -61,7 +64,6 @@ class StopRequest:
 
     def _handle(self, signum, frame) -> None:
         # Only set the flag: logging or saving here could interrupt the same code.
-        self.signal_name = signal.Signals(signum).name
         self._signum = signum
 
     def pass_on(self) -> None:
