@@ -87,3 +87,22 @@ def test_good_overrides_pass_the_pre_check():
     check_overrides(["experiment=smoke", "model=resnet56", "optim.lr=0.05", "+model.kwargs.x=1",
                      "optim.milestones=[10,20]", "seed=1,2", "hydra.run.dir=/tmp/x",
                      "data.root=null", "optim.schedule_scale=1/32", "--multirun"])
+
+
+@pytest.mark.parametrize("placed, fragments", [
+    (None, ["CIFAR-10 not found and download=False.", "Put CIFAR-10 under"]),
+    (b"not a tarball", ["cifar-10-python.tar.gz", "md5"]),  # a corrupt pre-placed archive
+])
+def test_missing_or_corrupt_data_is_exit_7_with_where_to_put_it(tmp_path, placed, fragments):
+    """A newcomer without the data (or with a bad copy) gets what to do, not a traceback."""
+    root = tmp_path / "data"
+    root.mkdir()
+    if placed is not None:
+        (root / "cifar-10-python.tar.gz").write_bytes(placed)
+    proc = run_cli([f"data.root={root}", "data.download=false", "optim.max_steps=2",
+                    "optim.milestones=[1]", f"out_root={tmp_path / 'out'}"],
+                   cwd=tmp_path, timeout=300)
+    assert proc.returncode == 7, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for fragment in fragments:
+        assert fragment in proc.stderr, proc.stderr[-2000:]

@@ -11,6 +11,8 @@ from a preempted one. Anything else is a bug and keeps its traceback (exit 1).
     4  the run folder is locked by a live process
     5  checkpoints exist but none can be restored (never silently restarts)
     6  a multirun finished, but some of its jobs failed (see sweep_summary.md)
+    7  the data set is missing, cannot be downloaded, or is corrupt (the message says where
+       to put it)
   143  stopped by SIGTERM/SIGUSR1/SIGUSR2 after saving a checkpoint (trainer.signal_exit_code)
 """
 
@@ -43,6 +45,13 @@ class CheckpointError(RescoreError):
 
 
 SWEEP_FAILED_EXIT = 6
+
+
+class DataError(RescoreError, RuntimeError):
+    """Data is missing or bad; the message says what was wrong and what to do. Also a
+    RuntimeError: data/cifar10.py raised RuntimeError before this class joined these."""
+
+    exit_code = 7
 
 
 class Preempted(RescoreError):

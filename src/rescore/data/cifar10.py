@@ -32,6 +32,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..errors import DataError  # noqa: F401  (also imported from here)
 from ..locking import exclusive
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -52,10 +53,6 @@ _CHUNK_BYTES = 1 << 20
 _DOWNLOAD_TIMEOUT_S = 60
 
 log = logging.getLogger(__name__)
-
-
-class DataError(RuntimeError):
-    """Data is missing or bad; the message says what was wrong and what to do."""
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: == and hash on arrays are ambiguous
