@@ -3,15 +3,20 @@
 Hydra rejects an unknown key (`optim.lrr=0.2`, `+optim.lrr=0.2`) with a bare
 "Key 'lrr' not in 'OptimConfig'", and an unknown group option with a long search-path
 dump. This check runs first and says which keys or options exist and which one was
-probably meant; a value of the wrong type (`optim.lr=abc`) is named too. Everything it
-cannot judge (interpolations, `hydra.*`) is left to Hydra. Range checks (lr > 0, …)
-come later, in config.check_config, on the composed config.
+probably meant; a value of the wrong type (`optim.lr=abc`) is named too. It also refuses
+what would compose into a config that cannot run, each with what to type instead:
+deleting a schema field (`~seed`: the run folder's name needs it) or a group a run needs
+(`~optim`, `optim=null`), adding with `+` what is already there (`+seed=1`, `+model=…`),
+and a line Hydra's parser cannot read. Everything it cannot judge (interpolations,
+`hydra.*`) is left to Hydra. Range checks (lr > 0, …) come later, in
+config.check_config, on the composed config.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import typing
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -32,20 +37,73 @@ def check_overrides(argv: Sequence[str]) -> None:
     for o in _parsed_overrides(argv):
         key = o.key_or_group
         if key in config_groups():
-            problems += [p for v in _values(o) if (p := unknown_option_message(key, v))]
+            problems += _group_problems(o, key)
         elif (p := unknown_key_message(key)) is not None:
             problems.append(p)
-        elif not o.is_delete():
+        elif o.is_delete():
+            problems += [p for p in [deleted_field_message(key)] if p]
+        elif o.is_add() and is_schema_field(key):
+            problems.append(f"'{o.input_line}' adds {key!r}, which every config already has: "
+                            f"set it with {o.input_line[1:]!r} instead")
+        else:
             problems += [p for v in _values(o) if (p := wrong_type_message(key, v))]
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def _group_problems(o, group: str) -> List[str]:
+    """A group takes one of its options; only an optional group (default null) can be left
+    out, and that by `~group`, since Hydra refuses `group=null` for every group."""
+    options = ", ".join(group_options(group))
+    if o.is_delete() and group not in optional_groups():
+        return [f"'~{group}' removes the {group} group, but a run needs one of its options: "
+                f"{options}"]
+    if not o.is_delete() and o.value() is None:
+        if group in optional_groups():
+            return [f"'{o.input_line}': leave {group} out, or delete it with '~{group}'"]
+        return [f"'{o.input_line}': the {group} group needs one of its options: {options}"]
+    if o.is_add():
+        return [f"'{o.input_line}' adds a {group} group, but the config already has one: "
+                f"choose it with {o.input_line.lstrip('+')!r} instead"]
+    return [p for v in _values(o) if (p := unknown_option_message(group, v))]
+
+
+def deleted_field_message(dotted: str) -> Optional[str]:
+    """None unless `dotted` is a schema field, which can be set but not deleted (the
+    schema gives every field a value; an entry of a free-form dict may go)."""
+    if not is_schema_field(dotted):
+        return None
+    default = OmegaConf.select(OmegaConf.structured(Config), dotted)
+    instead = (f"set the fields under it instead, e.g. {dotted}.<field>=..."
+               if OmegaConf.is_dict(default) else
+               f"set it instead, e.g. {dotted}={_as_override_value(default)} (its default)")
+    return f"'~{dotted}': a schema field can be set but not deleted; {instead}"
+
+
+def _as_override_value(value: Any) -> str:
+    """A default as it would be typed on the command line (null, true, [1,2], {})."""
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value)
+    return json.dumps(value, separators=(",", ":")).replace('"', "'")
+
+
+def is_schema_field(dotted: str) -> bool:
+    """True if every part of `dotted` names a dataclass field (not a free-form dict key)."""
+    node: Any = Config
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(node):
+            return False
+        if part not in {f.name for f in dataclasses.fields(node)}:
+            return False
+        node = _resolved_type(node, part)
+    return True
 
 
 def unknown_option_message(group: str, choice: Any) -> Optional[str]:
     if choice is None or not isinstance(choice, str) or (CONF_DIR / group / f"{choice}.yaml"
                                                          ).exists():
         return None
-    valid = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    valid = group_options(group)
     close = difflib.get_close_matches(choice, valid, n=1)
     hint = f" Did you mean {group}={close[0]}?" if close else ""
     return f"unknown {group} {choice!r}.{hint} Available: {', '.join(valid)}"
@@ -87,18 +145,30 @@ def _resolved_type(owner, name: str):
 
 
 def _parsed_overrides(argv: Sequence[str]) -> List[Any]:
-    """The overrides in `argv` this check can judge (not hydra.*, not `group@pkg=`); []
-    if Hydra's parsers are unavailable or the line does not parse (Hydra reports it)."""
-    try:
-        from hydra._internal.utils import get_args_parser
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+    """The overrides in `argv` this check can judge (not hydra.*, not `group@pkg=`).
 
-        args = get_args_parser().parse_known_args(list(argv))[0]
-        parsed = OverridesParser.create().parse_overrides(args.overrides or [])
-    except Exception:  # noqa: BLE001 — never let the friendly check mask Hydra's own error
-        return []
+    An override Hydra's parser cannot read is a ConfigError here (exit 2, one line), not a
+    Hydra traceback with exit 1 later."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    args = get_args_parser().parse_known_args(list(argv))[0]
+    parser = OverridesParser.create()
+    parsed = []
+    for line in args.overrides or []:
+        try:
+            parsed += parser.parse_overrides([line])
+        except OverrideParseException as err:
+            raise ConfigError(f"cannot parse the override {line!r}: {_first_line(err)}. "
+                              f"Overrides are key=value, +key=value (add), ~key (delete); "
+                              f"quote a value holding '=' or spaces: key='a=b'") from None
     return [o for o in parsed
             if o.key_or_group.replace("/", ".").split(".")[0] != "hydra" and not o.package]
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0].rstrip(".")
 
 
 def _values(o) -> List[Any]:
@@ -113,3 +183,14 @@ def _values(o) -> List[Any]:
 
 def config_groups() -> set:
     return {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+
+
+def group_options(group: str) -> List[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def optional_groups() -> set:
+    """Groups whose entry in config.yaml's defaults list is null (e.g. experiment)."""
+    defaults = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))["defaults"]
+    return {k for entry in defaults if isinstance(entry, dict)
+            for k, v in entry.items() if v is None}
