@@ -125,27 +125,6 @@ def test_finished_run_is_reported_not_retrained(settings_for, tmp_path):
     assert result(tmp_path)["test_error"] == first["test_error"]
 
 
-def test_restart_starts_over_in_a_new_folder(settings_for, tmp_path):
-    run_dir = tmp_path / "seed=0"
-    first = train(settings_for(), run_dir)
-    saved = (run_dir / "result.json").read_text()
-
-    (tmp_path / "seed=0.restart1").mkdir()  # taken (say, by an earlier restart)
-    second = train(settings_for("trainer.restart=true"), run_dir)
-    assert second["run_dir"] == str(tmp_path / "seed=0.restart2")  # the next free one
-    assert "already_finished" not in second  # trained again, from iteration 0
-    assert train_steps(tmp_path / "seed=0.restart2") == list(range(1, MAX_STEPS + 1))
-    assert second["weights_sha256"] == first["weights_sha256"]  # deterministic
-    assert (run_dir / "result.json").read_text() == saved  # the old run is untouched
-
-
-def test_restart_of_an_empty_folder_trains_there(tmp_path):
-    from rescore.train.rundir import choose_run_dir
-
-    assert choose_run_dir(tmp_path / "seed=0", restart=True, resume="auto") == tmp_path / "seed=0"
-    assert not (tmp_path / "seed=0.restart1").exists()
-
-
 def test_resume_never_refuses_a_folder_with_checkpoints(settings_for, tmp_path,
                                                         monkeypatch, tmp_path_factory):
     from rescore.errors import CheckpointError

@@ -92,7 +92,9 @@ class TrainerConfig:
     # auto: continue from the newest checkpoint in the run folder | never: refuse a folder
     # that already holds checkpoints or a result (train/rundir.py)
     resume: str = "auto"
-    restart: bool = False  # start over in a new folder seed=<n>.restart<k>; nothing is overwritten
+    # false | k (true is 1): train in the folder seed=<n>.restart<k>, started over from
+    # iteration 0 and resumed by the same command; the run it restarts is not touched
+    restart: Any = False
     signal_exit_code: int = 143  # exit status after SIGTERM/USR1/USR2 + checkpoint (requeue)
 
 
@@ -187,6 +189,7 @@ def to_settings(cfg: DictConfig) -> Config:
 
 def check_config(c: Config) -> None:
     """Values that type-check but cannot be right fail here, at start-up."""
+    from .train.rundir import restart_number  # noqa: avoid TF at import
     from .train.schedule import parse_scale, scaled_schedule  # noqa: avoid TF at import
 
     problems = []
@@ -232,6 +235,9 @@ def check_config(c: Config) -> None:
     need(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
     need(t.resume in ("auto", "never"),
          f"unknown trainer.resume {t.resume!r}; valid: auto, never")
+    need(restart_number(t.restart) is not None,
+         f"trainer.restart must be false, true (= 1) or a restart number k >= 1, "
+         f"got {t.restart!r}")
     need(0 < t.signal_exit_code < 256,
          f"trainer.signal_exit_code must be in 1..255, got {t.signal_exit_code}")
     need(t.strategy in ("default", "mirrored"),

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import CheckpointError, DivergedError
+from .rundir import next_restart
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ class Checkpoints:
             f"{self.directory} holds checkpoints but none can be restored; refusing to start "
             f"over from iteration 0. Problems:\n  - "
             + "\n  - ".join(f"{p}: {why}" for p, why in failures.items())
-            + "\nMove the folder aside, or start a fresh run with trainer.restart=true.")
+            + f"\nMove the folder aside, or start over beside it with "
+            f"trainer.restart={next_restart(self.directory.parent)}.")
 
     def _try_restore(self, prefix: str) -> Optional[str]:
         """None if `prefix` restored every saved value into a variable; else the problem."""

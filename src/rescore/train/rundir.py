@@ -1,5 +1,6 @@
 """The run folder: one process at a time, a finished run is not trained again, and an
-explicit restart goes to a new folder.
+explicit restart (trainer.restart=k) goes to its own sibling folder, found again by the same
+command.
 
 The folder itself is a function of the config and seed (conf/config.yaml), so the same
 command finds it again. A lock file records who trains in it (pid, host, boot and process
@@ -16,7 +17,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from ..errors import CheckpointError, RunLockedError
 from ..locking import exclusive
@@ -47,41 +48,61 @@ def has_checkpoints(run_dir: Path) -> bool:
     return directory.is_dir() and any(p.name.startswith("ckpt-") for p in directory.iterdir())
 
 
-def choose_run_dir(run_dir: Path, restart: bool, resume: str) -> Path:
-    """Where this invocation trains: the folder itself, or with `restart` a new sibling.
+def restart_number(restart: Any) -> Optional[int]:
+    """trainer.restart as a folder number: false → 0 (the run's own folder), true → 1,
+    k → k; None for anything else (config.check_config names it)."""
+    if isinstance(restart, bool):
+        return int(restart)
+    if isinstance(restart, int) and restart >= 0:
+        return restart
+    return None
 
-    resume=auto continues whatever is there; resume=never refuses a folder that already
-    holds checkpoints or a result (for a job that must start from scratch). A restart of a
-    folder that holds neither trains there: there is nothing to keep apart."""
-    run_dir = Path(run_dir)
-    holds_a_run = has_checkpoints(run_dir) or (run_dir / RESULT_NAME).exists()
-    if restart and holds_a_run:
-        return new_restart_dir(run_dir)
+
+def choose_run_dir(run_dir: Path, restart: Any, resume: str) -> Path:
+    """Where this invocation trains: the folder itself, or with trainer.restart=k (true is
+    1) its sibling `seed=<n>.restart<k>`.
+
+    The folder is a function of (config, seed, restart), like the run folder itself: the
+    command that started a restart, typed again or requeued, finds the same folder and
+    resumes it (or reports it, once finished); `restart=k+1` starts over once more. The
+    run it restarts stays untouched. resume=never refuses a folder that already holds
+    checkpoints or a result (for a job that must start from scratch)."""
+    k = restart_number(restart)
+    target = Path(run_dir) if not k else restart_dir(Path(run_dir), k)
+    holds_a_run = has_checkpoints(target) or (target / RESULT_NAME).exists()
     if resume == "never" and holds_a_run:
         raise CheckpointError(
-            f"{run_dir} already holds a run and trainer.resume=never; continue it with "
-            f"trainer.resume=auto or start over in a new folder with trainer.restart=true")
-    return run_dir
+            f"{target} already holds a run and trainer.resume=never; continue it with "
+            f"trainer.resume=auto or start over in a new folder with "
+            f"trainer.restart={next_restart(Path(run_dir))}")
+    return target
 
 
-def new_restart_dir(run_dir: Path) -> Path:
-    """`seed=0` → `seed=0.restart1` (or the next free number); the old run stays untouched.
-
-    mkdir without exist_ok claims the number atomically, so two restarts never share one.
-    Hydra's record of the config (.hydra/) is copied along, so the new folder explains
-    itself."""
-    for k in range(1, 10_000):
-        candidate = run_dir.with_name(f"{run_dir.name}.restart{k}")
-        try:
-            candidate.mkdir(parents=True)
-        except FileExistsError:
-            continue
+def restart_dir(run_dir: Path, k: int) -> Path:
+    """`seed=0` → `seed=0.restart<k>`, made on first use with a copy of Hydra's record of
+    the config (.hydra/), so the folder explains itself."""
+    target = restart_dir_path(run_dir, k)
+    if not target.exists():
+        target.mkdir(parents=True, exist_ok=True)
         if (run_dir / ".hydra").is_dir():
-            shutil.copytree(run_dir / ".hydra", candidate / ".hydra")
-        log.info("trainer.restart: starting over in %s (resume it later with "
-                 "hydra.run.dir=%s)", candidate, candidate)
-        return candidate
-    raise RuntimeError(f"no free restart folder next to {run_dir}")
+            shutil.copytree(run_dir / ".hydra", target / ".hydra", dirs_exist_ok=True)
+        log.info("trainer.restart=%d: starting over in %s; the same command resumes it, "
+                 "trainer.restart=%d would start over once more", k, target, k + 1)
+    return target
+
+
+def next_restart(run_dir: Path) -> int:
+    """The smallest k whose restart folder does not exist yet: what to type to start over.
+    `run_dir` may itself be a restart folder (`seed=0.restart2` → looks beside `seed=0`)."""
+    base = run_dir.with_name(run_dir.name.split(".restart")[0])
+    k = 1
+    while restart_dir_path(base, k).exists():
+        k += 1
+    return k
+
+
+def restart_dir_path(run_dir: Path, k: int) -> Path:
+    return run_dir.with_name(f"{run_dir.name}.restart{k}")
 
 
 class RunLock:
