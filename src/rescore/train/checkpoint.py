@@ -15,22 +15,21 @@ disk always holds finite weights.
 from __future__ import annotations
 
 import logging
-import re
+import shutil
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from ..errors import CheckpointError, DivergedError
-from .rundir import next_restart
+from ..errors import CheckpointError, DivergedError, SaveError
+from .rundir import CHECKPOINT_PREFIX as PREFIX
+from .rundir import checkpoints_on_disk, next_restart
 
 log = logging.getLogger(__name__)
 
-PREFIX = "ckpt"
 STATE_FILE = "checkpoint"  # tf.train.CheckpointManager's text-proto list
 CORRUPT_DIR = "corrupt"
-_FILE = re.compile(rf"^{PREFIX}-(\d+)\.(index|data-\d+-of-\d+)$")
 
 
 class RunState(tf.Module):
@@ -69,7 +68,26 @@ class Checkpoints:
                 f"not saving a checkpoint at iteration {step}: non-finite values in "
                 f"{', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}. Last good checkpoint: "
                 f"{self.latest or 'none yet'}")
-        return self.manager.save(checkpoint_number=step)
+        try:
+            return self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as err:
+            raise self._save_failed(step, err) from None
+
+    def _save_failed(self, step: int, err: Exception) -> SaveError:
+        """A full disk, a quota or a file-size limit: remove what the save left (TF writes
+        into `ckpt-<step>_temp/` and renames at the end) and say where, what the OS said and
+        which checkpoint is still good. The earlier checkpoints are not touched."""
+        for leftover in self.directory.glob(f"{PREFIX}-{step}_temp*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        reason = getattr(err, "message", None) or str(err)
+        reason = reason.rsplit("; ", 1)[-1].strip() if "; " in reason else reason.strip()
+        then = (f"The newest good checkpoint is {self.latest}; make room (disk, quota, "
+                f"`ulimit -f`) and run the same command again to resume from it."
+                if self.latest else
+                "No checkpoint was saved before it; make room (disk, quota, `ulimit -f`) "
+                "and run the same command again to start over.")
+        return SaveError(f"could not write the checkpoint {self.directory / f'{PREFIX}-{step}'}"
+                         f" ({type(err).__name__}: {reason}). {then}")
 
     def restore_latest(self) -> Optional[str]:
         """Restore the newest checkpoint that restores completely; None if there are none."""
@@ -124,14 +142,6 @@ class Checkpoints:
             all_model_checkpoint_timestamps=stamps,  # so the manager prunes them as usual
             last_preserved_timestamp=min(stamps) - 1)
         self.manager = self._manager()
-
-
-def checkpoints_on_disk(directory: Path) -> List[str]:
-    """Every checkpoint prefix with any file in `directory`, newest first."""
-    if not Path(directory).is_dir():
-        return []
-    steps = {int(m.group(1)) for p in Path(directory).iterdir() if (m := _FILE.match(p.name))}
-    return [str(Path(directory) / f"{PREFIX}-{s}") for s in sorted(steps, reverse=True)]
 
 
 def non_finite_variables(trackables: Dict) -> List[str]:

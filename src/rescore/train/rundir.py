@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ..errors import CheckpointError, RunLockedError
 from ..locking import exclusive
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "run.lock"
 RESULT_NAME = "result.json"
 CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PREFIX = "ckpt"
+# A checkpoint is its index and data files. Anything else in the folder — the `_temp`
+# folder of a save that failed or was killed, `corrupt/` — is not one, in every mode.
+_CHECKPOINT_FILE = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.(index|data-\d+-of-\d+)$")
 
 
 def finished_result(run_dir: Path) -> Optional[Dict]:
@@ -44,8 +49,16 @@ def finished_result(run_dir: Path) -> Optional[Dict]:
 
 
 def has_checkpoints(run_dir: Path) -> bool:
-    directory = Path(run_dir) / CHECKPOINT_DIR
-    return directory.is_dir() and any(p.name.startswith("ckpt-") for p in directory.iterdir())
+    return bool(checkpoints_on_disk(Path(run_dir) / CHECKPOINT_DIR))
+
+
+def checkpoints_on_disk(directory: Path) -> List[str]:
+    """Every checkpoint prefix with any file in `directory`, newest first."""
+    if not Path(directory).is_dir():
+        return []
+    steps = {int(m.group(1)) for p in Path(directory).iterdir()
+             if (m := _CHECKPOINT_FILE.match(p.name))}
+    return [str(Path(directory) / f"{CHECKPOINT_PREFIX}-{s}") for s in sorted(steps, reverse=True)]
 
 
 def restart_number(restart: Any) -> Optional[int]:
