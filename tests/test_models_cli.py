@@ -34,7 +34,8 @@ def run(argv):
 
 @pytest.fixture(scope="module")
 def listing():
-    """`list` builds every registered model (about 1.5 min on two cores): run it once."""
+    """`list` reads the registry's facts (tests/test_models_zoo.py checks them against
+    built models); it builds nothing."""
     code, out, _ = run(["list"])
     assert code == 0
     rows = {}
@@ -135,3 +136,18 @@ def test_module_entry_point():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"^total\s+9\s+269,722\s+40,551,040$", proc.stdout, re.M)
+
+
+def test_list_builds_no_model(monkeypatch):
+    from rescore.models.registry import MODELS
+
+    def no_building(**_):
+        raise AssertionError("list built a model")
+
+    monkeypatch.setattr(MODELS, "_builders", {name: no_building for name in MODELS.names()})
+    code, out, _ = run(["list", "--num-classes", "100"])
+    assert code == 0
+    rows = {line.split()[0]: int(line.split()[-1].replace(",", "")) for line in
+            out.splitlines()[2:]}
+    assert rows["resnet20"] == 269_722 + 90 * 65  # 90 more classes of 64 weights + a bias
+    assert rows["resnet50"] == 23_528_522 + 90 * 2049

@@ -76,8 +76,33 @@ def main_path_depth(model):
 
 def test_every_zoo_name_is_registered_with_its_info():
     for name, (family, depth, block, _, _) in ZOO.items():
-        assert model_info(name) == {"family": family, "depth": depth, "block": block,
-                                    "default_shortcut": "B"}, name
+        info = model_info(name)
+        assert {k: info[k] for k in ("family", "depth", "block", "default_shortcut")} == {
+            "family": family, "depth": depth, "block": block, "default_shortcut": "B"}, name
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_the_registered_parameter_count_is_the_built_models(name, request):
+    """`list` prints the registry's facts without building: here they meet the models."""
+    from rescore.models.__main__ import params_at
+
+    info = model_info(name)
+    model = (request.getfixturevalue("preact_resnet1001") if name == "preact_resnet1001"
+             else build_model(name))
+    assert count_trainable_params(model) == info["params"]
+    assert model.layers[-1].kernel.shape[0] == info["features"]
+    if info["depth"] <= 56:  # the class count moves only the head: checked on small nets
+        hundred = build_model(name, num_classes=100)
+        assert count_trainable_params(hundred) == params_at(info, 100)
+    keras.backend.clear_session()
+
+
+def test_the_family_default_shortcut_is_decided_by_build_model_alone():
+    assert [model_info(n)["default_shortcut"] for n in ("resnet20", "plain20", "resnet164",
+                                                        "preact_resnet110", "resnet18")] == [
+        "A", None, "B", "B", "B"]
+    assert count_trainable_params(build_model("resnet20")) == 269_722  # A: no projections
+    assert count_trainable_params(build_model("resnet20", shortcut="B")) == 272_474
 
 
 @pytest.fixture(scope="module")

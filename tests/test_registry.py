@@ -1,6 +1,6 @@
 import pytest
 
-from rescore.registry import Registry
+from rescore.models.registry import Registry
 
 
 def test_register_get_and_names_sorted():

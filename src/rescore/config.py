@@ -261,7 +261,7 @@ def _check_model(c: Config, problems: List[str]) -> None:
     from .models.batchnorm import BATCHNORM_KINDS
 
     if c.model.name not in list_models():
-        from .registry import unknown_name_message
+        from .models.registry import unknown_name_message
         problems.append(unknown_name_message("model", c.model.name, list_models()))
     if c.model.batchnorm not in BATCHNORM_KINDS:
         problems.append(f"unknown model.batchnorm {c.model.batchnorm!r}; valid: "

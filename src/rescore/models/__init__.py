@@ -9,10 +9,11 @@ import keras
 from .batchnorm import BATCHNORM_KINDS, batchnorm_kind  # noqa: F401
 from .layers import allow_deep_graphs
 from .registry import MODELS
-from . import zoo_cifar  # noqa: F401  (registers resnet20… and plain20…)
-from . import zoo_bottleneck  # noqa: F401  (registers resnet164)
-from . import zoo_preact  # noqa: F401  (registers preact_resnet110/164/1001, resnet*_v2)
-from . import zoo_imagenet  # noqa: F401  (registers resnet18/34/50/101/152)
+# Each family registers its named entry functions at the bottom of its module.
+from . import cifar  # noqa: F401  (resnet8/20/32/44/56/110/1202, plain20/32/44/56/110)
+from . import bottleneck  # noqa: F401  (resnet164)
+from . import preact  # noqa: F401  (preact_resnet110/164/1001, resnet56/110/164/1001_v2)
+from . import imagenet  # noqa: F401  (resnet18/34/50/101/152)
 
 
 def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = None,
@@ -23,10 +24,11 @@ def build_model(name: str, num_classes: int = 10, shortcut: Optional[str] = None
     A for CIFAR v1 (the paper's choice), B for bottleneck, pre-activation and ImageNet nets.
     batchnorm: "fused" (one kernel per BN in training) or "keras" (the stock layer); the
     weights are the same either way (batchnorm.py)."""
-    builder = MODELS.get(name)
+    entry = MODELS.get(name)
+    shortcut = resolved_shortcut(name, shortcut)  # the family default, decided here only
     allow_deep_graphs()
     with batchnorm_kind(batchnorm):
-        return builder(num_classes=num_classes, shortcut=shortcut, **kwargs)
+        return entry(num_classes=num_classes, shortcut=shortcut, **kwargs)
 
 
 def resolved_shortcut(name: str, shortcut: Optional[str]) -> Optional[str]:

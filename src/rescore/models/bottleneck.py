@@ -24,6 +24,7 @@ from keras import layers
 
 from .cifar import blocks_per_stage, cifar_trunk
 from .layers import classifier, conv_bn, relu, shortcut as make_shortcut
+from .registry import register_model
 
 CIFAR_BOTTLENECK_WIDTHS = (16, 32, 64)
 EXPANSION = 4
@@ -76,3 +77,13 @@ def cifar_bottleneck_resnet(depth: int, num_classes: int = 10, shortcut: Optiona
                     expansion=EXPANSION)
     outputs = classifier(x, num_classes)
     return keras.Model(inputs, outputs, name=name or f"resnet{depth}")
+
+
+# ----------------------------------------------------------------- registered models
+# He et al. 2016b, Table 2/3 baseline ResNet-164 (1.7M parameters), option B.
+
+@register_model(family="resnet_v1_bottleneck", depth=164, block="bottleneck",
+                default_shortcut="B", params=1_704_154,
+                features=CIFAR_BOTTLENECK_WIDTHS[-1] * EXPANSION)
+def resnet164(num_classes=10, shortcut="B", **kwargs):
+    return cifar_bottleneck_resnet(164, num_classes=num_classes, shortcut=shortcut, **kwargs)

@@ -13,6 +13,7 @@ import keras
 from keras import layers
 
 from .layers import bn, classifier, conv, conv_bn, relu, shortcut
+from .registry import register_model
 
 CIFAR_WIDTHS = (16, 32, 64)
 
@@ -66,3 +67,90 @@ def cifar_resnet(depth: int, num_classes: int = 10, shortcut: Optional[str] = "A
     outputs = classifier(x, num_classes)
     default = f"{'resnet' if shortcut else 'plain'}{depth}"
     return keras.Model(inputs, outputs, name=name or default)
+
+
+PLAIN_ACCEPTS = (None, "A", "none")
+
+
+def plain_net(depth: int, num_classes: int = 10, shortcut: Optional[str] = None,
+              **kwargs) -> keras.Model:
+    """A plain net has no shortcut to choose: None (or 'A', the CIFAR default some sweeps
+    pass to every model) is accepted, anything else is a mistake worth reporting."""
+    if shortcut not in PLAIN_ACCEPTS:
+        raise ValueError(f"plain{depth} has no shortcuts, so shortcut={shortcut!r} means "
+                         f"nothing; use a resnet{depth} for shortcut options A/B/C")
+    return cifar_resnet(depth, num_classes=num_classes, shortcut=None, **kwargs)
+
+
+# ----------------------------------------------------------------- registered models
+# He et al. 2016, Table 6 (resnet20…1202) and Fig. 6 (plain20…110); resnet8 is a tiny net
+# for smoke runs. Parameter counts at 10 classes, option A (plain: no shortcuts).
+
+def _resnet_v1(depth: int, params: int):
+    return register_model(family="resnet_v1", depth=depth, block="basic",
+                          default_shortcut="A", params=params, features=CIFAR_WIDTHS[-1])
+
+
+def _plain(depth: int, params: int):
+    return register_model(family="plain", depth=depth, block="basic",
+                          default_shortcut=None, params=params, features=CIFAR_WIDTHS[-1])
+
+
+@_resnet_v1(8, params=75_290)
+def resnet8(num_classes=10, shortcut="A", **kwargs):
+    return cifar_resnet(8, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_resnet_v1(20, params=269_722)
+def resnet20(num_classes=10, shortcut="A", **kwargs):
+    return cifar_resnet(20, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_resnet_v1(32, params=464_154)
+def resnet32(num_classes=10, shortcut="A", **kwargs):
+    return cifar_resnet(32, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_resnet_v1(44, params=658_586)
+def resnet44(num_classes=10, shortcut="A", **kwargs):
+    return cifar_resnet(44, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_resnet_v1(56, params=853_018)
+def resnet56(num_classes=10, shortcut="A", **kwargs):
+    return cifar_resnet(56, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_resnet_v1(110, params=1_727_962)
+def resnet110(num_classes=10, shortcut="A", **kwargs):
+    return cifar_resnet(110, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_resnet_v1(1202, params=19_421_274)
+def resnet1202(num_classes=10, shortcut="A", **kwargs):
+    return cifar_resnet(1202, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_plain(20, params=269_722)
+def plain20(num_classes=10, shortcut=None, **kwargs):
+    return plain_net(20, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_plain(32, params=464_154)
+def plain32(num_classes=10, shortcut=None, **kwargs):
+    return plain_net(32, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_plain(44, params=658_586)
+def plain44(num_classes=10, shortcut=None, **kwargs):
+    return plain_net(44, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_plain(56, params=853_018)
+def plain56(num_classes=10, shortcut=None, **kwargs):
+    return plain_net(56, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_plain(110, params=1_727_962)
+def plain110(num_classes=10, shortcut=None, **kwargs):
+    return plain_net(110, num_classes=num_classes, shortcut=shortcut, **kwargs)

@@ -28,6 +28,7 @@ from .bottleneck import (BOTTLENECK_A_WHY, EXPANSION, bottleneck_block,
                          check_projection_option)
 from .cifar import basic_block
 from .layers import bn, classifier, conv, relu
+from .registry import register_model
 
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 IMAGENET_STAGES = {
@@ -86,3 +87,40 @@ def imagenet_resnet(depth: int, num_classes: int = 1000, shortcut: Optional[str]
                 channels = width
     outputs = classifier(x, num_classes)
     return keras.Model(inputs, outputs, name=default)
+
+
+# ----------------------------------------------------------------- registered models
+# He et al. 2016, Table 1, in torchvision's layout, option B. Parameter counts at the
+# entry defaults (imagenet stem) and 10 classes; conf/model/ selects stem=cifar, which has
+# (7*7 - 3*3) * 3 * 64 = 7,680 fewer weights.
+
+def _imagenet(depth: int, params: int):
+    block = IMAGENET_STAGES[depth][0]
+    features = IMAGENET_WIDTHS[-1] * (EXPANSION if block == "bottleneck" else 1)
+    return register_model(family="imagenet", depth=depth, block=block, default_shortcut="B",
+                          params=params, features=features)
+
+
+@_imagenet(18, params=11_181_642)
+def resnet18(num_classes=10, shortcut="B", **kwargs):
+    return imagenet_resnet(18, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_imagenet(34, params=21_289_802)
+def resnet34(num_classes=10, shortcut="B", **kwargs):
+    return imagenet_resnet(34, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_imagenet(50, params=23_528_522)
+def resnet50(num_classes=10, shortcut="B", **kwargs):
+    return imagenet_resnet(50, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_imagenet(101, params=42_520_650)
+def resnet101(num_classes=10, shortcut="B", **kwargs):
+    return imagenet_resnet(101, num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_imagenet(152, params=58_164_298)
+def resnet152(num_classes=10, shortcut="B", **kwargs):
+    return imagenet_resnet(152, num_classes=num_classes, shortcut=shortcut, **kwargs)

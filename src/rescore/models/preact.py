@@ -29,6 +29,7 @@ from keras import layers
 from .bottleneck import BOTTLENECK_A_WHY, EXPANSION, check_projection_option
 from .cifar import blocks_per_stage
 from .layers import bn, classifier, conv, relu
+from .registry import register_model
 
 PREACT_WIDTHS = (16, 32, 64)
 PREACT_BASIC_A_WHY = ("pre-activation nets (He et al. 2016b) use 1x1 projection shortcuts, taken "
@@ -99,3 +100,59 @@ def preact_resnet(depth: int, block: str = "bottleneck", num_classes: int = 10,
     x = relu(bn(x, name="head_bn"), name="head_relu")
     outputs = classifier(x, num_classes)
     return keras.Model(inputs, outputs, name=default)
+
+
+# ----------------------------------------------------------------- registered models
+# He et al. 2016b: preact_resnet110 (basic, 6n+2), preact_resnet164/1001 (bottleneck,
+# 9n+2, Table 3: 1.7M / 10.2M conv+fc weights). resnet{56,110,164,1001}_v2 are the names
+# of the Keras `cifar10_resnet` example, whose "v2" is always a bottleneck pre-activation
+# net of depth 9n+2 (n=6, 12, 18, 111), built here with the paper's layout (as
+# preact_resnet164/1001), not the example's own details (conv biases, an extra stem
+# BN-ReLU, projection on the raw input). Beware: resnet110_v2 (bottleneck, n=12) is not
+# preact_resnet110 (basic, n=18); resnet164_v2 is the same network as preact_resnet164.
+
+def _preact(depth: int, block: str, params: int):
+    features = PREACT_WIDTHS[-1] * (EXPANSION if block == "bottleneck" else 1)
+    return register_model(family="resnet_v2", depth=depth, block=block,
+                          default_shortcut="B", params=params, features=features)
+
+
+@_preact(110, "basic", params=1_730_522)
+def preact_resnet110(num_classes=10, shortcut="B", **kwargs):
+    return preact_resnet(110, "basic", num_classes=num_classes, shortcut=shortcut, **kwargs)
+
+
+@_preact(164, "bottleneck", params=1_703_258)
+def preact_resnet164(num_classes=10, shortcut="B", **kwargs):
+    return preact_resnet(164, "bottleneck", num_classes=num_classes, shortcut=shortcut,
+                         **kwargs)
+
+
+@_preact(1001, "bottleneck", params=10_327_706)
+def preact_resnet1001(num_classes=10, shortcut="B", **kwargs):
+    return preact_resnet(1001, "bottleneck", num_classes=num_classes, shortcut=shortcut,
+                         **kwargs)
+
+
+@_preact(56, "bottleneck", params=590_426)
+def resnet56_v2(num_classes=10, shortcut="B", name="resnet56_v2", **kwargs):
+    return preact_resnet(56, "bottleneck", num_classes=num_classes, shortcut=shortcut,
+                         name=name, **kwargs)
+
+
+@_preact(110, "bottleneck", params=1_146_842)
+def resnet110_v2(num_classes=10, shortcut="B", name="resnet110_v2", **kwargs):
+    return preact_resnet(110, "bottleneck", num_classes=num_classes, shortcut=shortcut,
+                         name=name, **kwargs)
+
+
+@_preact(164, "bottleneck", params=1_703_258)
+def resnet164_v2(num_classes=10, shortcut="B", name="resnet164_v2", **kwargs):
+    return preact_resnet(164, "bottleneck", num_classes=num_classes, shortcut=shortcut,
+                         name=name, **kwargs)
+
+
+@_preact(1001, "bottleneck", params=10_327_706)
+def resnet1001_v2(num_classes=10, shortcut="B", name="resnet1001_v2", **kwargs):
+    return preact_resnet(1001, "bottleneck", num_classes=num_classes, shortcut=shortcut,
+                         name=name, **kwargs)
