@@ -32,7 +32,7 @@ def refusal(*overrides: str) -> str:
 
 def test_the_groups_and_their_optional_ones_are_read_from_conf():
     assert config_groups() == {"data", "experiment", "hydra", "model", "optim", "shortcut",
-                               "trainer"}
+                               "trainer", "unit"}
     assert optional_groups() == {"experiment"}
     assert group_options("shortcut") == ["A", "B", "C", "default"]
 
@@ -64,7 +64,7 @@ def test_null_for_the_untyped_schedule_scale_is_caught_by_the_config_check(compo
         to_settings(compose_config(["experiment=smoke", "optim.schedule_scale=null"]))
 
 
-@pytest.mark.parametrize("group", ["data", "model", "optim", "shortcut", "trainer"])
+@pytest.mark.parametrize("group", ["data", "model", "optim", "shortcut", "trainer", "unit"])
 def test_a_group_a_run_needs_cannot_be_deleted_or_nulled(group):
     options = ", ".join(group_options(group))
     assert refusal(f"~{group}") == (f"'~{group}' removes the {group} group, but a run needs "
@@ -92,7 +92,8 @@ def test_forced_adds_and_free_form_entries_pass():
 
 
 @pytest.mark.parametrize("argv", [["++optim.lrr=1"], ["++trainer.bogus=1"], ["++data.x=1"],
-                                  ["++model.foo=1"], ["++shortcut.opt=A"], ["++sed=1"]])
+                                  ["++model.foo=1"], ["++shortcut.opt=A"], ["++sed=1"],
+                                  ["++unit.gate=-6"]])
 def test_forced_adds_of_unknown_keys_are_refused_in_every_group(argv):
     assert "unknown config key" in refusal(*argv)
 

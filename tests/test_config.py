@@ -9,7 +9,7 @@ from rescore.config import config_digest, to_settings
 from rescore.models import resolved_shortcut
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
-GROUPS = ["model", "data", "optim", "shortcut", "trainer"]
+GROUPS = ["model", "data", "optim", "shortcut", "unit", "trainer"]
 
 
 def options(group):
@@ -25,6 +25,8 @@ def test_every_group_option_composes_and_checks(compose_config, group, option):
         assert settings.model.name == option
     if group == "shortcut":
         assert settings.shortcut.option == (None if option == "default" else option)
+    if group == "unit":
+        assert settings.unit.placement == (None if option == "default" else option)
 
 
 def test_defaults_are_the_paper_recipe(compose_config):

@@ -13,7 +13,8 @@ from rescore.config import Config, Precision, config_digest, to_settings
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
 # A group option's file may name what it selects, even when that is the default.
-IDENTITY = {("model", "name"), ("data", "name"), ("shortcut", "option")}
+IDENTITY = {("model", "name"), ("data", "name"), ("shortcut", "option"),
+            ("unit", "placement")}
 SCHEMA = OmegaConf.to_container(OmegaConf.structured(Config))
 
 
@@ -68,6 +69,10 @@ def test_the_digest_of_existing_run_folders_does_not_move(compose_config):
     ("data.name=cifar100x", "cifar10, synthetic"),
     ("model.batchnorm=sync", "fused, keras"),
     ("shortcut.option=D", "A, B, C"),
+    ("unit.placement=preact", "original, bn_after_add, relu_before_add, relu_only_preact, "
+                              "full_preact"),
+    ("unit.shortcut=gating", "identity, constant_scaling, exclusive_gating, "
+                             "shortcut_only_gating, conv1x1, dropout"),
 ])
 def test_a_wrong_choice_fails_before_composition_naming_the_valid_ones(override, valid):
     from rescore.errors import ConfigError

@@ -47,6 +47,23 @@ class ShortcutOption(Choice):  # models/layers.py; None: the model family's own
     C = "C"
 
 
+class Placement(Choice):  # models/units.py: where BN and ReLU sit (He et al. 2016b, Fig. 4)
+    original = "original"
+    bn_after_add = "bn_after_add"
+    relu_before_add = "relu_before_add"
+    relu_only_preact = "relu_only_preact"
+    full_preact = "full_preact"
+
+
+class ShortcutVariant(Choice):  # models/units.py: what the identity shortcut does (Fig. 2)
+    identity = "identity"
+    constant_scaling = "constant_scaling"
+    exclusive_gating = "exclusive_gating"
+    shortcut_only_gating = "shortcut_only_gating"
+    conv1x1 = "conv1x1"
+    dropout = "dropout"
+
+
 class DataName(Choice):  # data/__init__.py
     cifar10 = "cifar10"
     synthetic = "synthetic"
@@ -90,6 +107,21 @@ class ShortcutConfig:
     # None: the model family's own (A for CIFAR v1, B for bottleneck/pre-activation/ImageNet);
     # A: zero-pad, B: project when dims change, C: always project
     option: Optional[ShortcutOption] = None
+
+
+@dataclass
+class UnitConfig:
+    """The residual unit, as ablated by He et al. 2016b ("Identity Mappings in Deep Residual
+    Networks"): where BN and ReLU sit around the addition (Fig. 4, Table 2) and what the
+    identity shortcuts do (Fig. 2, Table 1); models/units.py. The defaults build the
+    model family's own unit. A setting stays None unless its variant uses it."""
+    # None: the family's own (original for CIFAR v1, full_preact for pre-activation nets)
+    placement: Optional[Placement] = None
+    shortcut: ShortcutVariant = ShortcutVariant.identity
+    scale_shortcut: Optional[float] = None  # constant_scaling: λ on the shortcut (unset: 1)
+    scale_residual: Optional[float] = None  # constant_scaling: λ on F (unset: 1)
+    gate_bias: Optional[float] = None  # exclusive/shortcut_only_gating: initial gate bias b_g
+    dropout_ratio: Optional[float] = None  # dropout: share of shortcut values dropped, [0, 1)
 
 
 @dataclass
@@ -167,6 +199,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     shortcut: ShortcutConfig = field(default_factory=ShortcutConfig)
+    unit: UnitConfig = field(default_factory=UnitConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
     name: str = "default"  # experiment name: the first level of the run folder
@@ -177,7 +210,8 @@ def register_schemas() -> None:
     cs = ConfigStore.instance()
     cs.store(name="schema", node=Config)
     for group, node in (("model", ModelConfig), ("data", DataConfig), ("optim", OptimConfig),
-                        ("shortcut", ShortcutConfig), ("trainer", TrainerConfig)):
+                        ("shortcut", ShortcutConfig), ("unit", UnitConfig),
+                        ("trainer", TrainerConfig)):
         cs.store(group=group, name="schema", node=node)
 
 
@@ -311,3 +345,9 @@ def _check_model(c: Config, problems: List[str]) -> None:
     if c.model.name not in list_models():
         from .models.registry import unknown_name_message
         problems.append(unknown_name_message("model", c.model.name, list_models()))
+        return
+    from .models import resolved_shortcut
+    from .models.units import unit_problems
+
+    problems += unit_problems(c.unit, c.model.name, resolved_shortcut(c.model.name,
+                                                                      c.shortcut.option))

@@ -57,7 +57,8 @@ def build_keras_model(c: Config, batchnorm: Optional[str] = None) -> keras.Model
     with precision_policy(c.trainer.precision):
         return build_model(c.model.name, num_classes=c.data.num_classes,
                            shortcut=c.shortcut.option,
-                           batchnorm=batchnorm or c.model.batchnorm, **c.model.kwargs)
+                           batchnorm=batchnorm or c.model.batchnorm, unit=c.unit,
+                           **c.model.kwargs)
 
 
 def build_subject(c: Config) -> Subject:

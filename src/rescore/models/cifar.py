@@ -3,6 +3,9 @@
 A 3x3 conv with 16 filters, then three stages of n basic blocks on 32x32, 16x16 and
 8x8 maps with 16, 32 and 64 filters (depth 6n+2), global average pooling and a
 10-way fully connected layer. Plain nets are the same stack without shortcuts.
+
+`unit` (units.py, He et al. 2016b) moves BN or ReLU around the addition and varies the
+identity shortcuts; a pre-activation placement builds the net with preact.py's layout.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 import keras
-from keras import layers
 
-from .layers import bn, classifier, conv, conv_bn, relu, shortcut
+from ..config import UnitConfig
+from .layers import bn, classifier, conv, conv_bn, relu
 from .registry import register_model
+from .units import add_v1_shortcut, after_addition, is_pre_activation, placement_of, \
+    post_branch_end
 
 CIFAR_WIDTHS = (16, 32, 64)
 
@@ -29,14 +34,16 @@ def blocks_per_stage(depth: int, layers_per_block: int = 2) -> int:
 
 
 def basic_block(x, in_channels: int, out_channels: int, stride: int, option: Optional[str],
-                name: str):
-    """conv-BN-ReLU-conv-BN, add the shortcut (unless plain), ReLU."""
+                name: str, unit: Optional[UnitConfig] = None):
+    """conv-BN-ReLU-conv-BN, add the shortcut (unless plain), ReLU; a post-activation
+    `unit` moves the last BN after the addition or the last ReLU before it, and varies
+    the identity shortcut (units.py)."""
+    placement = placement_of(unit, "original")
     y = relu(conv_bn(x, out_channels, 3, stride, name=f"{name}_1"), name=f"{name}_1_relu")
-    y = conv_bn(y, out_channels, 3, 1, name=f"{name}_2")
+    y = post_branch_end(y, out_channels, 3, placement, name=f"{name}_2")
     if option is not None:
-        y = layers.Add(name=f"{name}_add")(
-            [y, shortcut(x, in_channels, out_channels, stride, option, name=f"{name}_short")])
-    return relu(y, name=f"{name}_out")
+        y = add_v1_shortcut(y, x, in_channels, out_channels, stride, option, unit, name)
+    return after_addition(y, placement, name)
 
 
 def cifar_trunk(inputs, widths: Sequence[int], blocks: int, make_block: Callable,
@@ -57,15 +64,21 @@ def cifar_trunk(inputs, widths: Sequence[int], blocks: int, make_block: Callable
 
 def cifar_resnet(depth: int, num_classes: int = 10, shortcut: Optional[str] = "A",
                  widths: Sequence[int] = CIFAR_WIDTHS, input_shape=(32, 32, 3),
-                 name: Optional[str] = None) -> keras.Model:
+                 name: Optional[str] = None,
+                 unit: Optional[UnitConfig] = None) -> keras.Model:
     """The one builder behind resnet20…resnet1202 (shortcut='A'|'B'|'C') and plain nets
-    (shortcut=None)."""
+    (shortcut=None); a pre-activation `unit` hands over to preact.py's layout."""
+    default = f"{'resnet' if shortcut else 'plain'}{depth}"
+    if is_pre_activation(unit):
+        from .preact import pre_activation_resnet  # preact.py imports this module
+
+        return pre_activation_resnet(depth, "basic", num_classes, shortcut, widths,
+                                     input_shape, name or default, unit)
     inputs = keras.Input(shape=input_shape, name="images")
     x = cifar_trunk(inputs, widths, blocks_per_stage(depth),
                     lambda x, c_in, c_out, stride, name:
-                    basic_block(x, c_in, c_out, stride, shortcut, name=name))
+                    basic_block(x, c_in, c_out, stride, shortcut, name=name, unit=unit))
     outputs = classifier(x, num_classes)
-    default = f"{'resnet' if shortcut else 'plain'}{depth}"
     return keras.Model(inputs, outputs, name=name or default)
 
 
@@ -88,7 +101,8 @@ def plain_net(depth: int, num_classes: int = 10, shortcut: Optional[str] = None,
 
 def _resnet_v1(depth: int, params: int):
     return register_model(family="resnet_v1", depth=depth, block="basic",
-                          default_shortcut="A", params=params, features=CIFAR_WIDTHS[-1])
+                          default_shortcut="A", params=params, features=CIFAR_WIDTHS[-1],
+                          placement="original")
 
 
 def _plain(depth: int, params: int):

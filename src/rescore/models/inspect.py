@@ -45,7 +45,8 @@ def layer_macs(layer: keras.layers.Layer) -> int:
     if isinstance(layer, keras.layers.Dense):
         positions = math.prod(layer.input.shape[1:-1]) if len(layer.input.shape) > 2 else 1
         return int(positions * layer.input.shape[-1] * layer.units)
-    if layer.weights and not isinstance(layer, keras.layers.BatchNormalization):
+    # (a dropout shortcut's step seed is a weight that multiplies nothing)
+    if layer.trainable_weights and not isinstance(layer, keras.layers.BatchNormalization):
         raise NotImplementedError(f"no MAC rule for {type(layer).__name__} {layer.name!r}")
     return 0
 

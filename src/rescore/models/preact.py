@@ -8,15 +8,23 @@ the stem to the head. Following the paper and its reference code
 
 - the stem is a single 3x3/16 conv (no BN-ReLU: the first unit's BN-ReLU follows it);
 - in the first unit of the network and in every unit that changes dimensions, the
-  BN-ReLU is shared by both paths and the shortcut is a 1x1 projection conv (no BN)
-  of that activated input ("option B"); every other unit has an identity shortcut
+  BN-ReLU is shared by both paths; where dimensions change the shortcut is a 1x1
+  projection conv (no BN) of that activated input ("option B"), in the basic net's first
+  unit (16 -> 16) that activated input itself; every other unit has an identity shortcut
   on the raw input. Option C puts the shared BN-ReLU + projection on every unit.
 - a final BN-ReLU comes before global average pooling ("head_bn", "head_relu");
 - bottleneck units have inner widths 16/32/64 and outputs 64/128/256 (depth 9n+2),
   with the stride on the first 1x1 conv, as in the reference code; basic units have
   widths 16/32/64 (depth 6n+2), stride on the first 3x3.
 
-Option A (zero-padding shortcuts) is refused with an explanation.
+Option A (zero-padding shortcuts) is refused for these nets with an explanation.
+
+`unit` (units.py, He et al. 2016b Fig. 2 and 4) gives ReLU-only pre-activation units (the
+stem keeps its BN, the head only a ReLU) or varies the identity shortcuts; a
+post-activation placement builds the v1 net (cifar.py, bottleneck.py) instead. v1 nets
+with a pre-activation unit are built here too (`pre_activation_resnet`), with their option
+A where they have it: the shared activation subsampled and zero-padded, as the
+pre-activation nets of fb.resnet.torch do.
 """
 
 from __future__ import annotations
@@ -26,80 +34,127 @@ from typing import Optional, Sequence
 import keras
 from keras import layers
 
-from .bottleneck import BOTTLENECK_A_WHY, EXPANSION, check_projection_option
-from .cifar import blocks_per_stage
-from .layers import bn, classifier, conv, relu
+from ..config import Placement, UnitConfig
+from .bottleneck import BOTTLENECK_A_WHY, EXPANSION, check_projection_option, \
+    cifar_bottleneck_resnet
+from .cifar import blocks_per_stage, cifar_resnet
+from .layers import SHORTCUT_OPTIONS, SubsampleZeroPad, bn, classifier, conv, relu
 from .registry import register_model
+from .units import POST_ACTIVATION, after_weight, merge, placement_of, pre_activation, \
+    pre_projection
 
 PREACT_WIDTHS = (16, 32, 64)
 PREACT_BASIC_A_WHY = ("pre-activation nets (He et al. 2016b) use 1x1 projection shortcuts, taken "
                       "after the unit's shared BN-ReLU, where dimensions change; the zero-pad "
-                      "option A of the v1 CIFAR nets is not implemented for this family.")
+                      "option A is the v1 CIFAR nets' (e.g. resnet110 unit=full_preact builds "
+                      "a pre-activation net with it).")
+OWN_PLACEMENT = Placement.full_preact
 
 
 def _preact_unit(x, in_channels: int, out_channels: int, stride: int, option: str,
-                 first: bool, name: str):
-    """Shared part of every pre-activation unit: returns (branch input, shortcut)."""
+                 first: bool, name: str, placement: str):
+    """Shared part of every pre-activation unit: returns (branch input, shortcut, whether
+    that shortcut is an identity, which a unit variant may replace: units.py)."""
     changes = stride != 1 or in_channels != out_channels
-    act = relu(bn(x, name=f"{name}_bn1"), name=f"{name}_relu1")
-    if option == "C" or changes:
-        short = conv(act, out_channels, 1, stride, name=f"{name}_short_proj_conv")
-    elif first:
-        short = act  # paper, appendix: the first activation comes before the split
-    else:
-        short = x
-    return act, short
+    act = pre_activation(x, 1, placement, name)
+    if option == "C" or (changes and option == "B"):
+        return act, pre_projection(act, out_channels, stride, placement, name), False
+    if changes:  # option A, for v1 nets built with a pre-activation unit: as fb.resnet.torch's
+        # preresnet, the shared activation is subsampled and zero-padded
+        pad = SubsampleZeroPad(stride, out_channels - in_channels, name=f"{name}_short_subpad")
+        return act, pad(act), False
+    # paper, appendix: the first activation comes before the split
+    return act, (act if first else x), True
+
+
+def _add_shortcut(y, short, identity: bool, out_channels: int, placement: str,
+                  unit: Optional[UnitConfig], name: str):
+    if not identity:
+        return layers.Add(name=f"{name}_add")([y, short])
+    return merge(y, short, unit, name,
+                 conv1x1=lambda s: pre_projection(s, out_channels, 1, placement, name))
 
 
 def preact_basic_block(x, in_channels: int, out_channels: int, stride: int, option: str,
-                       name: str, first: bool = False):
-    """BN-ReLU-conv3x3-BN-ReLU-conv3x3, added to the shortcut; no activation after."""
-    y, short = _preact_unit(x, in_channels, out_channels, stride, option, first, name)
-    y = conv(y, out_channels, 3, stride, name=f"{name}_conv1")
-    y = relu(bn(y, name=f"{name}_bn2"), name=f"{name}_relu2")
-    y = conv(y, out_channels, 3, 1, name=f"{name}_conv2")
-    return layers.Add(name=f"{name}_add")([y, short])
+                       name: str, first: bool = False, unit: Optional[UnitConfig] = None):
+    """BN-ReLU-conv3x3-BN-ReLU-conv3x3 (ReLU-only: ReLU-conv3x3-BN, twice), added to the
+    shortcut; no activation after."""
+    placement = placement_of(unit, OWN_PLACEMENT)
+    y, short, identity = _preact_unit(x, in_channels, out_channels, stride, option, first,
+                                      name, placement)
+    y = after_weight(conv(y, out_channels, 3, stride, name=f"{name}_conv1"), 1, placement, name)
+    y = pre_activation(y, 2, placement, name)
+    y = after_weight(conv(y, out_channels, 3, 1, name=f"{name}_conv2"), 2, placement, name)
+    return _add_shortcut(y, short, identity, out_channels, placement, unit, name)
 
 
 def preact_bottleneck_block(x, in_channels: int, width: int, stride: int, option: str,
-                            name: str, first: bool = False, expansion: int = EXPANSION):
-    """BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1(x4), added to the shortcut."""
+                            name: str, first: bool = False, expansion: int = EXPANSION,
+                            unit: Optional[UnitConfig] = None):
+    """BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1(x4) (ReLU-only: ReLU-conv-BN, three
+    times), added to the shortcut."""
+    placement = placement_of(unit, OWN_PLACEMENT)
     out_channels = width * expansion
-    y, short = _preact_unit(x, in_channels, out_channels, stride, option, first, name)
-    y = conv(y, width, 1, stride, name=f"{name}_conv1")
-    y = relu(bn(y, name=f"{name}_bn2"), name=f"{name}_relu2")
-    y = conv(y, width, 3, 1, name=f"{name}_conv2")
-    y = relu(bn(y, name=f"{name}_bn3"), name=f"{name}_relu3")
-    y = conv(y, out_channels, 1, 1, name=f"{name}_conv3")
-    return layers.Add(name=f"{name}_add")([y, short])
+    y, short, identity = _preact_unit(x, in_channels, out_channels, stride, option, first,
+                                      name, placement)
+    y = after_weight(conv(y, width, 1, stride, name=f"{name}_conv1"), 1, placement, name)
+    y = pre_activation(y, 2, placement, name)
+    y = after_weight(conv(y, width, 3, 1, name=f"{name}_conv2"), 2, placement, name)
+    y = pre_activation(y, 3, placement, name)
+    y = after_weight(conv(y, out_channels, 1, 1, name=f"{name}_conv3"), 3, placement, name)
+    return _add_shortcut(y, short, identity, out_channels, placement, unit, name)
 
 
 def preact_resnet(depth: int, block: str = "bottleneck", num_classes: int = 10,
                   shortcut: Optional[str] = "B", widths: Sequence[int] = PREACT_WIDTHS,
-                  input_shape=(32, 32, 3), name: Optional[str] = None) -> keras.Model:
-    """Pre-activation CIFAR ResNet: block='basic' (6n+2) or 'bottleneck' (9n+2)."""
+                  input_shape=(32, 32, 3), name: Optional[str] = None,
+                  unit: Optional[UnitConfig] = None) -> keras.Model:
+    """Pre-activation CIFAR ResNet: block='basic' (6n+2) or 'bottleneck' (9n+2); a
+    post-activation `unit` builds the v1 net of the same depth and shortcut option."""
     if block not in ("basic", "bottleneck"):
         raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
     bottleneck = block == "bottleneck"
     default = name or f"preact_resnet{depth}"
     option = check_projection_option(
         shortcut, default, BOTTLENECK_A_WHY if bottleneck else PREACT_BASIC_A_WHY)
+    if unit is not None and unit.placement in POST_ACTIVATION:
+        v1 = cifar_bottleneck_resnet if bottleneck else cifar_resnet
+        return v1(depth, num_classes, option, widths, input_shape, default, unit)
+    return pre_activation_resnet(depth, block, num_classes, option, widths, input_shape,
+                                 default, unit)
+
+
+def pre_activation_resnet(depth: int, block: str, num_classes: int, option: str,
+                          widths: Sequence[int], input_shape, name: str,
+                          unit: Optional[UnitConfig] = None) -> keras.Model:
+    """The pre-activation layout (full, or ReLU-only with `unit`): a stem conv (+BN where
+    BN follows the weight layers), the units, the last unit's extra activation, the head.
+    Option A is taken here (v1 nets with a pre-activation unit); preact_resnet refuses it."""
+    if option not in SHORTCUT_OPTIONS:
+        raise ValueError(f"pre-activation units need a shortcut option "
+                         f"({', '.join(SHORTCUT_OPTIONS)}), got {option!r}")
+    placement = placement_of(unit, OWN_PLACEMENT)
+    bottleneck = block == "bottleneck"
     n = blocks_per_stage(depth, layers_per_block=3 if bottleneck else 2)
     expansion = EXPANSION if bottleneck else 1
     inputs = keras.Input(shape=input_shape, name="images")
     x = conv(inputs, widths[0], 3, 1, name="stem_conv")
+    if placement == Placement.relu_only_preact:  # BN follows every weight layer: the stem's stays
+        x = bn(x, name="stem_bn")
     channels = widths[0]
     for stage, width in enumerate(widths, start=1):
         for b in range(1, n + 1):
             stride = 2 if stage > 1 and b == 1 else 1
             first = stage == 1 and b == 1
-            unit = preact_bottleneck_block if bottleneck else preact_basic_block
-            x = unit(x, channels, width, stride, option, name=f"stage{stage}_block{b}",
-                     first=first)
+            unit_fn = preact_bottleneck_block if bottleneck else preact_basic_block
+            x = unit_fn(x, channels, width, stride, option, name=f"stage{stage}_block{b}",
+                        first=first, unit=unit)
             channels = width * expansion
-    x = relu(bn(x, name="head_bn"), name="head_relu")
+    if placement == Placement.full_preact:  # the last unit's extra activation (appendix)
+        x = bn(x, name="head_bn")
+    x = relu(x, name="head_relu")
     outputs = classifier(x, num_classes)
-    return keras.Model(inputs, outputs, name=default)
+    return keras.Model(inputs, outputs, name=name)
 
 
 # ----------------------------------------------------------------- registered models
@@ -114,7 +169,8 @@ def preact_resnet(depth: int, block: str = "bottleneck", num_classes: int = 10,
 def _preact(depth: int, block: str, params: int):
     features = PREACT_WIDTHS[-1] * (EXPANSION if block == "bottleneck" else 1)
     return register_model(family="resnet_v2", depth=depth, block=block,
-                          default_shortcut="B", params=params, features=features)
+                          default_shortcut="B", params=params, features=features,
+                          placement=OWN_PLACEMENT)
 
 
 @_preact(110, "basic", params=1_730_522)

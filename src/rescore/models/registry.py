@@ -61,14 +61,17 @@ MODELS = Registry("model")
 
 
 def register_model(*, family: str, depth: int, block: str, default_shortcut: str | None,
-                   params: int, features: int) -> Callable:
+                   params: int, features: int, placement: str | None = None) -> Callable:
     """Register an entry function under its own name with the facts `list` prints.
 
     default_shortcut: the option build_model uses when none is asked for (the one place
-    it is decided). params: trainable parameters at the entry's defaults with 10 classes;
+    it is decided). placement: the family's own residual unit (units.py, He et al. 2016b
+    Fig. 4), which build_model fills in when a unit variant leaves it open; None for
+    families whose units cannot be varied (plain and ImageNet-style nets).
+    params: trainable parameters at the entry's defaults with 10 classes;
     features: the width into the classifier, so params at k classes is
     params + (k - 10) * (features + 1). Both are checked against built models by
     tests/test_models_zoo.py."""
     return MODELS.register(family=family, depth=depth, block=block,
                            default_shortcut=default_shortcut, params=params,
-                           features=features)
+                           features=features, placement=placement)

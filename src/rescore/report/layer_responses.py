@@ -80,6 +80,7 @@ def run_response_stds(run_dir: Path, n_images: int = 1000) -> Optional[List[floa
     """The run's latest checkpoint → its layer response stds; None without a checkpoint."""
     import tensorflow as tf
 
+    from ..config import UnitConfig
     from ..models import build_model
 
     config = run_config(run_dir)
@@ -90,6 +91,7 @@ def run_response_stds(run_dir: Path, n_images: int = 1000) -> Optional[List[floa
     model = build_model(config["model"]["name"], num_classes=d.get("num_classes", 10),
                         shortcut=config["shortcut"]["option"],
                         batchnorm=config["model"].get("batchnorm", "keras"),
+                        unit=UnitConfig(**config.get("unit", {})),  # none before units existed
                         **(config["model"].get("kwargs") or {}))
     # The checkpoint also holds the optimizer and run state: only the model is wanted here.
     tf.train.Checkpoint(model=model).restore(latest).expect_partial() \

@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from ..data.augment import pad_crop_flip
+from ..models.unit_layers import feed_step_seed
 from .step import all_finite, count_errors, l2_penalty, preprocess
 
 SUM = tf.distribute.ReduceOp.SUM
@@ -89,6 +90,7 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: keras.M
         if augment:
             images_u8 = pad_crop_flip(images_u8, seed, step)  # the whole batch, as on one device
         x = preprocess(images_u8, mean, std)
+        feed_step_seed(model, seed, step)  # every copy, before the replicas run
         per_replica = strategy.run(replica_step, args=(x, labels))
         ce, l2, errors, grads = strategy.reduce(SUM, per_replica, axis=None)
         finite = all_finite(ce + l2, grads)
@@ -105,9 +107,12 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: keras.M
 
 
 def average_moving_statistics(strategy: tf.distribute.Strategy, model: keras.Model) -> None:
-    """Every replica's copy of each non-trainable variable (BN moving mean/variance) ←
-    the mean of the copies. Called in cross-replica context, after the replicas ran."""
+    """Every replica's copy of each non-trainable float variable (BN moving mean/variance)
+    ← the mean of the copies. Called in cross-replica context, after the replicas ran.
+    Integer ones (a dropout shortcut's step seed) are the same on every replica."""
     for variable in model.non_trainable_variables:
+        if not tf.as_dtype(variable.dtype).is_floating:
+            continue
         mirrored = getattr(variable, "value", variable)  # Keras 3 wraps the tf.Variable
         copies = strategy.experimental_local_results(mirrored)
         if len(copies) > 1:

@@ -22,7 +22,8 @@ import tensorflow as tf
 from ..config import Config, config_digest
 from ..data import load_splits
 from ..data.pipeline import BatchOrder, normalization
-from ..models import build_model, count_trainable_params, resolved_shortcut
+from ..models import build_model, count_trainable_params, resolved_placement, \
+    resolved_shortcut
 from ..errors import DivergedError, Preempted  # noqa: F401 (DivergedError: re-exported)
 from .checkpoint import Checkpoints, RunState
 from .distributed import make_distributed_train_step, make_strategy, strategy_scope
@@ -84,7 +85,7 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     with strategy_scope(strategy), precision_policy(c.trainer.precision):
         model = build_model(c.model.name, num_classes=c.data.num_classes,
                             shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
-                            **c.model.kwargs)
+                            unit=c.unit, **c.model.kwargs)
     loss_scale = make_loss_scale(c.trainer.precision)  # float16 only
 
     o = c.optim
@@ -226,6 +227,7 @@ def final_result(c: Config, model, eval_step, splits, state: RunState, max_steps
     result = {
         "model": c.model.name, "seed": c.seed,
         "shortcut": resolved_shortcut(c.model.name, c.shortcut.option),
+        "placement": resolved_placement(c.model.name, c.unit),
         "test_error": test["error"], "test_loss": test["loss"],
         "params": count_trainable_params(model),
         "steps": int(state.step), "max_steps": max_steps,

@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from ..data.augment import pad_crop_flip
+from ..models.unit_layers import feed_step_seed
 
 
 def decayed_variables(model: keras.Model, include_bn_and_bias: bool) -> List[tf.Variable]:
@@ -76,6 +77,7 @@ def make_train_step(model: keras.Model, optimizer, wd: float, decay_vars, mean, 
         if augment:
             images_u8 = pad_crop_flip(images_u8, seed, step)
         x = preprocess(images_u8, mean, std)
+        feed_step_seed(model, seed, step)  # e.g. a dropout shortcut's mask; no-op for most
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
             ce = cross_entropy(labels, logits)
