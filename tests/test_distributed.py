@@ -158,6 +158,48 @@ def test_a_mirrored_run_trains_to_a_result(tmp_path: Path):
     assert (tmp_path / "run" / "checkpoints").is_dir()
 
 
+def child_dropout_step() -> dict:
+    """Runs in the child: one mirrored step of a net with dropout shortcuts (units.py)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from rescore.config import UnitConfig
+    from rescore.models import build_model
+    from rescore.models.unit_layers import step_seeded_layers
+    from rescore.train.distributed import (make_distributed_train_step, make_strategy,
+                                           strategy_scope)
+    from rescore.train.optimizer import SGDMomentum
+    from rescore.train.step import decayed_variables
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2 * HALF, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 2 * HALF).astype(np.int64)
+    strategy = make_strategy("mirrored")
+    keras.utils.set_random_seed(SEED)
+    with strategy_scope(strategy):
+        model = build_model("resnet8", unit=UnitConfig(shortcut="dropout", dropout_ratio=0.5))
+        optimizer = SGDMomentum(model.trainable_variables)
+    step = make_distributed_train_step(strategy, model, optimizer, WD,
+                                       decayed_variables(model, False), 0.47, 0.25, SEED)
+    out = step(images, labels, tf.constant(STEP, tf.int64), tf.constant(LR, tf.float32))
+    (layer,) = step_seeded_layers(model)
+    seeds = strategy.experimental_local_results(layer.step_seed.value)
+    masks = strategy.experimental_local_results(
+        strategy.run(tf.function(lambda: layer.keep_mask([HALF, 32, 32, 16]))))
+    return {"finite": bool(out["finite"]), "seeds": [s.numpy().tolist() for s in seeds],
+            "replica_masks_differ": not np.array_equal(masks[0], masks[1])}
+
+
+def test_a_mirrored_step_feeds_every_replica_the_step_seed_of_a_dropout_shortcut():
+    """Every replica's copy of the step seed is (seed, iteration); each replica draws its
+    own shard's mask (the same mask on both shards would correlate them)."""
+    r = run_child("dropout")
+    assert r["finite"]
+    assert r["seeds"] == [[SEED, STEP], [SEED, STEP]]
+    assert r["replica_masks_differ"]
+
+
 def test_config_refuses_mirrored_with_multi_step(tmp_path):
     from rescore.config import Config, check_config
 
@@ -174,5 +216,6 @@ if __name__ == "__main__":
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     mode = sys.argv[1]
-    result = child_compare_one_step() if mode == "compare" else child_train_run(sys.argv[2])
+    result = (child_compare_one_step() if mode == "compare" else
+              child_dropout_step() if mode == "dropout" else child_train_run(sys.argv[2]))
     print(json.dumps(result))

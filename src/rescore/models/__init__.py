@@ -49,7 +49,9 @@ def resolved_shortcut(name: str, shortcut: Optional[str]) -> Optional[str]:
 def resolved_placement(name: str, unit: Optional[UnitConfig]) -> Optional[str]:
     """The placement a model is really built with (units.py); None where units cannot vary."""
     own = model_info(name)["placement"]
-    return own if is_default(unit) or own is None else str(resolved_unit(unit, own).placement)
+    if is_default(unit) or own is None:
+        return own
+    return str(resolved_unit(unit, own).placement)
 
 
 def list_models() -> List[str]:

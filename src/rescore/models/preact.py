@@ -48,7 +48,7 @@ PREACT_BASIC_A_WHY = ("pre-activation nets (He et al. 2016b) use 1x1 projection 
                       "after the unit's shared BN-ReLU, where dimensions change; the zero-pad "
                       "option A is the v1 CIFAR nets' (e.g. resnet110 unit=full_preact builds "
                       "a pre-activation net with it).")
-OWN_PLACEMENT = Placement.full_preact
+OWN_PLACEMENT = "full_preact"  # this family's unit (units.py)
 
 
 def _preact_unit(x, in_channels: int, out_channels: int, stride: int, option: str,
@@ -150,8 +150,8 @@ def pre_activation_resnet(depth: int, block: str, num_classes: int, option: str,
             x = unit_fn(x, channels, width, stride, option, name=f"stage{stage}_block{b}",
                         first=first, unit=unit)
             channels = width * expansion
-    if placement == Placement.full_preact:  # the last unit's extra activation (appendix)
-        x = bn(x, name="head_bn")
+    if placement == Placement.full_preact:  # the last unit's extra activation (appendix):
+        x = bn(x, name="head_bn")            # BN-ReLU, or a ReLU after ReLU-only units
     x = relu(x, name="head_relu")
     outputs = classifier(x, num_classes)
     return keras.Model(inputs, outputs, name=name)

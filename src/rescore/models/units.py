@@ -31,7 +31,7 @@ Choices, following the paper wherever it says:
 - Only identity shortcuts vary (§3.1 replaces "the identity"; where dimensions change the
   paper keeps the projection or zero-pad shortcut of its option). A unit that changes
   dimensions keeps the option's shortcut and an unscaled, ungated F; option C leaves no
-  identity shortcut to vary and is refused. ResNet-110 so varies 51 of its 54 units.
+  identity shortcut to vary and is refused. ResNet-110 so varies 52 of its 54 units.
 - The gate g is a 1x1 conv with a bias and no BN (a BN would make b_g meaningless), He-normal
   weights like every conv here and its bias initialised to b_g, the one initialisation the
   paper gives ("the initialization of the biases b_g is critical"; it searched 0 to -10).

@@ -1,16 +1,27 @@
-"""The published numbers the report sets beside rescore's: He et al. 2016, Table 6.
+"""The published numbers the report sets beside rescore's: He et al. 2016, Table 6, and
+He et al. 2016b, Tables 1 and 2.
 
 Source: K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition",
 CVPR 2016 (arXiv:1512.03385), Table 6: classification error on the CIFAR-10 test set,
 data augmentation on, option A shortcuts. "best (mean±std)": only ResNet-110 has the
 mean±std over 5 runs; the other rows are single numbers. Plain nets appear only in the
 curves of Fig. 6 and have no Table-6 number.
+
+Source of UNIT_TABLE1 and UNIT_TABLE2: K. He, X. Zhang, S. Ren, J. Sun, "Identity Mappings
+in Deep Residual Networks", ECCV 2016 (arXiv:1603.05027). Both tables give the CIFAR-10
+test error in %, "the median accuracy of 5 runs for each architecture" (§3.1).
+- Table 1: "Classification error on the CIFAR-10 test set using ResNet-110 [1], with
+  different types of shortcut connections applied to all Residual Units. We report "fail"
+  when the test error is higher than 20%." (f = ReLU: the original unit, Fig. 2.)
+- Table 2: "Classification error (%) on the CIFAR-10 test set using different activation
+  functions." ResNet-110 and the bottleneck ResNet-164 (Fig. 4).
+Each row carries the unit.* settings that build its case in rescore (models/units.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 CITATION = ("He, Zhang, Ren, Sun. Deep Residual Learning for Image Recognition. "
             "CVPR 2016, arXiv:1512.03385, Table 6")
@@ -51,3 +62,128 @@ OTHER_METHODS = (
 
 def paper_row(model: str) -> Optional[PaperRow]:
     return TABLE6.get(model)
+
+
+# ----------------------------------------------------------------- He et al. 2016b
+
+HE2016B_CITATION = ("He, Zhang, Ren, Sun. Identity Mappings in Deep Residual Networks. "
+                    "ECCV 2016, arXiv:1603.05027, Tables 1-2")
+FAIL = "fail"  # printed where the test error was above 20 %
+Error = Union[float, str]  # % test error, or FAIL
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One row of He et al. 2016b Table 1 or 2, as printed, with the unit.* settings that
+    build its case (`settings`: (key, value) pairs; a tuple of values where one row covers
+    several, e.g. b_g from 0 to -5)."""
+    table: str
+    case: str
+    figure: str
+    settings: Tuple[Tuple[str, Any], ...]
+    resnet110: Error
+    resnet164: Optional[Error] = None  # Table 2 only
+    on_shortcut: str = ""  # Table 1's columns
+    on_f: str = ""
+    remark: str = ""
+
+    def overrides(self) -> str:
+        """The settings as command-line overrides (a range shows its first value)."""
+        return " ".join(f"unit.{k}={v[0] if isinstance(v, tuple) else v}"
+                        for k, v in self.settings) or "unit=original"
+
+
+_GATING = "exclusive_gating"
+_ONLY = "shortcut_only_gating"
+UNIT_TABLE1 = (  # ResNet-110, original unit (f = ReLU); "on shortcut" / "on F" as printed
+    UnitRow("Table 1", "original [1]", "Fig. 2(a)", (), 6.61, on_shortcut="1", on_f="1"),
+    UnitRow("Table 1", "constant scaling", "Fig. 2(b)",
+            (("shortcut", "constant_scaling"), ("scale_shortcut", 0)), FAIL,
+            on_shortcut="0", on_f="1", remark="This is a plain net"),
+    UnitRow("Table 1", "constant scaling", "Fig. 2(b)",
+            (("shortcut", "constant_scaling"), ("scale_shortcut", 0.5)), FAIL,
+            on_shortcut="0.5", on_f="1"),
+    UnitRow("Table 1", "constant scaling", "Fig. 2(b)",
+            (("shortcut", "constant_scaling"), ("scale_shortcut", 0.5), ("scale_residual", 0.5)),
+            12.35, on_shortcut="0.5", on_f="0.5", remark="frozen gating"),
+    UnitRow("Table 1", "exclusive gating", "Fig. 2(c)",
+            (("shortcut", _GATING), ("gate_bias", (0, -1, -2, -3, -4, -5))), FAIL,
+            on_shortcut="1−g(x)", on_f="g(x)", remark="init b_g=0 to −5"),
+    UnitRow("Table 1", "exclusive gating", "Fig. 2(c)", (("shortcut", _GATING), ("gate_bias", -6)),
+            8.70, on_shortcut="1−g(x)", on_f="g(x)", remark="init b_g=−6"),
+    UnitRow("Table 1", "exclusive gating", "Fig. 2(c)", (("shortcut", _GATING), ("gate_bias", -7)),
+            9.81, on_shortcut="1−g(x)", on_f="g(x)", remark="init b_g=−7"),
+    UnitRow("Table 1", "shortcut-only gating", "Fig. 2(d)",
+            (("shortcut", _ONLY), ("gate_bias", 0)), 12.86,
+            on_shortcut="1−g(x)", on_f="1", remark="init b_g=0"),
+    UnitRow("Table 1", "shortcut-only gating", "Fig. 2(d)",
+            (("shortcut", _ONLY), ("gate_bias", -6)), 6.91,
+            on_shortcut="1−g(x)", on_f="1", remark="init b_g=−6"),
+    UnitRow("Table 1", "1×1 conv shortcut", "Fig. 2(e)", (("shortcut", "conv1x1"),), 12.22,
+            on_shortcut="1×1 conv", on_f="1"),
+    UnitRow("Table 1", "dropout shortcut", "Fig. 2(f)",
+            (("shortcut", "dropout"), ("dropout_ratio", 0.5)), FAIL,
+            on_shortcut="dropout 0.5", on_f="1"),
+)
+UNIT_TABLE2 = (  # identity shortcuts; ResNet-110 and ResNet-164
+    UnitRow("Table 2", "original Residual Unit [1]", "Fig. 4(a)",
+            (("placement", "original"),), 6.61, 5.93),
+    UnitRow("Table 2", "BN after addition", "Fig. 4(b)",
+            (("placement", "bn_after_add"),), 8.17, 6.50),
+    UnitRow("Table 2", "ReLU before addition", "Fig. 4(c)",
+            (("placement", "relu_before_add"),), 7.84, 6.14),
+    UnitRow("Table 2", "ReLU-only pre-activation", "Fig. 4(d)",
+            (("placement", "relu_only_preact"),), 6.71, 5.91),
+    UnitRow("Table 2", "full pre-activation", "Fig. 4(e)",
+            (("placement", "full_preact"),), 6.37, 5.46),
+)
+# rescore models that are the paper's ResNet-110 (basic units) and ResNet-164 (bottleneck)
+UNIT_TABLE_NETWORKS = {"resnet110": "resnet110", "preact_resnet110": "resnet110",
+                       "resnet164": "resnet164", "preact_resnet164": "resnet164",
+                       "resnet164_v2": "resnet164"}
+_SHORTCUT_KEYS = ("shortcut", "scale_shortcut", "scale_residual", "gate_bias", "dropout_ratio")
+
+
+def _shortcut_settings(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """unit.* shortcut settings with their implicit values made explicit (λ unset is 1)."""
+    out = {k: values.get(k) for k in _SHORTCUT_KEYS}
+    out["shortcut"] = str(out["shortcut"] or "identity")
+    for key in ("scale_shortcut", "scale_residual"):
+        if out["shortcut"] == "constant_scaling" and out[key] is None:
+            out[key] = 1.0
+    return out
+
+
+def _row_matches(row: UnitRow, settings: Mapping[str, Any]) -> bool:
+    wanted = _shortcut_settings(dict(row.settings))
+    for key, value in wanted.items():
+        got = settings[key]
+        if isinstance(value, tuple) and got in value:
+            continue
+        if got != value:
+            return False
+    return True
+
+
+def unit_paper_error(model: str, placement: str, unit: Mapping[str, Any]
+                     ) -> Optional[Tuple[UnitRow, Error]]:
+    """The row of Table 1 or 2 that a run of `model` with the resolved `placement` and the
+    config's `unit` settings reproduces, and the paper's error for that network; None when
+    the paper has no such case. Table 1 is ResNet-110 with the original unit only. The
+    shortcut option is not compared: the paper's ResNet-110 is option A ([1]), its
+    bottleneck and pre-activation nets project (B)."""
+    network = UNIT_TABLE_NETWORKS.get(model)
+    if network is None:
+        return None
+    settings = _shortcut_settings(unit)
+    if settings["shortcut"] == "identity":
+        for row in UNIT_TABLE2:
+            if dict(row.settings)["placement"] == placement:
+                return row, getattr(row, network)
+        return None
+    if network != "resnet110" or placement != "original":
+        return None
+    for row in UNIT_TABLE1:
+        if _row_matches(row, settings):
+            return row, row.resnet110
+    return None
