@@ -343,6 +343,7 @@ def test_bottleneck_units_train_end_to_end(placement, variant):
                                          "unit.scale_residual"),
     (["unit.shortcut=conv1x1", "shortcut=C"], "shortcut=C puts a projection on every unit"),
     (["model=plain56", "unit=bn_after_add"], "plain56 is a plain net: it has no shortcuts"),
+    (["model=plain20", "shortcut=A", "unit.shortcut=conv1x1"], "plain20 is a plain net"),
     (["model=resnet18", "unit.shortcut=conv1x1"], "resnet18 is an ImageNet-style net"),
 ])
 def test_nonsense_is_refused_at_start_up_saying_why(compose_config, overrides, fragment):

@@ -28,21 +28,26 @@ identity shortcut carries (x; in a pre-activation net's first unit, the shared a
   dropout               y = dropout(s) + F  (unit.dropout_ratio)
 
 Choices, following the paper wherever it says:
-- Only identity shortcuts vary (§3.1 replaces "the identity"; where dimensions change the
-  paper keeps the projection or zero-pad shortcut of its option). A unit that changes
-  dimensions keeps the option's shortcut and an unscaled, ungated F; option C leaves no
-  identity shortcut to vary and is refused. ResNet-110 so varies 52 of its 54 units.
-- The gate g is a 1x1 conv with a bias and no BN (a BN would make b_g meaningless), He-normal
-  weights like every conv here and its bias initialised to b_g, the one initialisation the
-  paper gives ("the initialization of the biases b_g is critical"; it searched 0 to -10).
+- Only identity shortcuts vary: Fig. 2 and §3.1 put each variant in the place of the
+  identity h(x) = x (the 1x1 conv shortcuts "replace the identity"); where dimensions
+  change, which the paper does not discuss, the unit keeps its option's zero-pad or
+  projection shortcut and an unscaled, ungated F. Option C leaves no identity shortcut to
+  vary and is refused. ResNet-110 so varies 52 of its 54 units.
+- The gate g is a 1x1 conv with a bias and no BN (a BN would make b_g meaningless). Its
+  weights are He-normal like every weight layer ("the weights are initialized as in [23]",
+  appendix), its bias starts at b_g ("the initialization of the biases b_g is critical";
+  the paper searched 0 to -10). Weight decay takes its kernel, as any conv kernel.
 - The 1x1 conv shortcut is followed by BN (Fig. 2: "BN layers ... are adopted right after
   the weight layers for all units here"), except in full pre-activation units, whose weight
   layers end bare like their projection shortcuts (preact.py). With option B it is option
   C of He et al. 2016, which is what the paper calls it: the same layers, names and weights.
 - λ are constants ("frozen gating"), not trained; a λ left unset is 1.
-- Dropout is Caffe's and Torch's: kept values are scaled by 1/(1−p) in training and the
-  shortcut passes unchanged in evaluation (the paper: it "statistically imposes a scale of λ
-  with an expectation of 0.5"). Its mask is a function of (seed, iteration): unit_layers.py.
+- Dropout is the standard one of Caffe (the paper's experiments ran in Caffe, says the
+  resnet-1k-layers README) and Torch: kept values are scaled by 1/(1−p) in training, the
+  shortcut passes unchanged in evaluation. The paper's remark that dropout "statistically
+  imposes a scale of λ with an expectation of 0.5 on the shortcut" would fit a mask without
+  that rescaling; it does not say which it used. The mask is a function of (seed,
+  iteration): unit_layers.py.
 """
 
 from __future__ import annotations
@@ -61,9 +66,6 @@ from .unit_layers import GatedSum, Scale, ShortcutDropout
 POST_ACTIVATION = (Placement.original, Placement.bn_after_add, Placement.relu_before_add)
 PRE_ACTIVATION = (Placement.relu_only_preact, Placement.full_preact)
 GATING = (ShortcutVariant.exclusive_gating, ShortcutVariant.shortcut_only_gating)
-# The paper's values, quoted in the messages that ask for a setting (report/paper.py).
-PAPER_GATE_BIAS = ("exclusive_gating: b_g 0 to -5 fail, -6 8.70 %, -7 9.81 %; "
-                   "shortcut_only_gating: b_g 0 12.86 %, -6 6.91 %")
 
 
 # ----------------------------------------------------------------- settings
@@ -87,11 +89,13 @@ def unit_problems(unit: UnitConfig, model: str, option: Optional[str]) -> List[s
     """What is wrong with `unit` on `model` with shortcut `option` (resolved): one message
     per problem saying why and what is valid; [] when it can be built."""
     from . import model_info  # the registry's facts; rescore.models imports this module
+    from ..report.paper import gating_summary  # data only; the report may import models
 
     if is_default(unit):
         return []
-    if model_info(model)["placement"] is None:
-        kind = "a plain net: it has no shortcuts" if option is None else \
+    info = model_info(model)
+    if info["placement"] is None:
+        kind = "a plain net: it has no shortcuts" if info["family"] == "plain" else \
             "an ImageNet-style net"
         return [f"unit.* varies the residual units of the CIFAR ResNets (He et al. 2016b: "
                 f"resnet8…1202, resnet164, preact_resnet*, resnet*_v2); {model} is {kind}, "
@@ -118,8 +122,8 @@ def unit_problems(unit: UnitConfig, model: str, option: Optional[str]) -> List[s
                         "on the shortcut, 1 or 0.5 on F); with neither it is the identity")
     if variant in GATING and unit.gate_bias is None:
         problems.append(f"unit.shortcut={variant} needs unit.gate_bias, the initial bias b_g "
-                        f"of the gate g(x) = sigmoid(conv1x1(x) + b_g); the paper: "
-                        f"{PAPER_GATE_BIAS}")
+                        f"of the gate g(x) = sigmoid(conv1x1(x) + b_g); the paper (Table 1): "
+                        f"{gating_summary()}")
     if variant == ShortcutVariant.dropout:
         ratio = unit.dropout_ratio
         if ratio is None:

@@ -87,6 +87,10 @@ class UnitRow:
     on_f: str = ""
     remark: str = ""
 
+    def error_text(self, network: str = "resnet110") -> str:
+        value = getattr(self, network)
+        return "–" if value is None else value if value == FAIL else f"{value:.2f} %"
+
     def overrides(self) -> str:
         """The settings as command-line overrides (a range shows its first value)."""
         return " ".join(f"unit.{k}={v[0] if isinstance(v, tuple) else v}"
@@ -187,3 +191,9 @@ def unit_paper_error(model: str, placement: str, unit: Mapping[str, Any]
         if _row_matches(row, settings):
             return row, row.resnet110
     return None
+
+
+def gating_summary() -> str:
+    """Table 1's gating rows in one line: what the initial gate bias b_g gave."""
+    return "; ".join(f"{row.case}, {row.remark.removeprefix('init ')}: {row.error_text()}"
+                     for row in UNIT_TABLE1 if "gate_bias" in dict(row.settings))
