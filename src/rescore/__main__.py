@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from . import sweep
+from . import cpu, sweep
 from .config import register_resolvers, register_schemas, to_settings
 from .errors import SWEEP_FAILED_EXIT, ConfigError, DivergedError, Preempted, RescoreError
 from .overrides import check_overrides
@@ -36,7 +36,10 @@ def app(cfg: DictConfig) -> float:
     try:
         settings = to_settings(cfg)
         pin_if_joblib_job(settings.trainer.strategy)  # before TF touches a GPU; gpu_pinning.py
+        cpu.choose_at_startup()  # made in main(); a launcher's worker process makes it here
         from .train.loop import run  # TensorFlow loads only once the config is known good
+
+        cpu.log_startup(settings.trainer.threads)  # in each run's log: what this CPU got
 
         result = run(settings, Path(HydraConfig.get().runtime.output_dir))
     except Preempted as err:
@@ -68,6 +71,7 @@ def _fail(err: RescoreError) -> None:
 def main() -> None:
     try:
         check_overrides(sys.argv[1:])  # before Hydra: its unknown-key error names no options
+        cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
     except ConfigError as err:
         print(f"rescore: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)

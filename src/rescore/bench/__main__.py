@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .. import cpu
 from .machine import load_average
 from .options import split_overrides
 
@@ -36,6 +37,7 @@ def compose_settings(overrides: List[str]):
 
 def main(argv: Optional[List[str]] = None) -> dict:
     load_before = load_average()  # before this process adds its own load
+    cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
@@ -45,6 +47,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from .run import default_out, run_bench, summary
 
     configure_tensorflow(settings.trainer.threads, settings.trainer.deterministic)
+    cpu.log_startup(settings.trainer.threads)
     result = run_bench(settings, options, load_before)
     out = Path(options.out) if options.out else default_out(settings)
     out.parent.mkdir(parents=True, exist_ok=True)
