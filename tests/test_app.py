@@ -75,3 +75,16 @@ def test_console_script_is_installed(tmp_path):
     proc = subprocess.run([script, "--cfg", "job", "model=resnet56"], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "name: resnet56" in proc.stdout
+
+
+def test_console_script_routes_eval_and_reproduces_the_smoke_run(smoke_run):
+    """`rescore eval` goes to rescore.eval before Hydra sees argv (issue 11)."""
+    _, folder = smoke_run
+    proc = subprocess.run([shutil.which("rescore"), "eval", str(folder)], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((folder / "result.json").read_text())
+    assert f"test_error      {result['test_error']!r}  " in proc.stdout
+    assert "equals result.json's exactly" in proc.stdout
+    assert (folder / "model.weights.h5").stat().st_size > 300_000  # resnet8: 75,770 values
+

@@ -13,6 +13,8 @@ from a preempted one. Anything else is a bug and keeps its traceback (exit 1).
     6  a multirun finished, but some of its jobs failed (see sweep_summary.md)
     7  the data set is missing, cannot be downloaded, or is corrupt (the message says where
        to put it)
+    8  rescore eval: the weights are missing, do not fit the model, or are not the ones the
+       run recorded (their sha256 differs from result.json's)
   143  stopped by SIGTERM/SIGUSR1/SIGUSR2 after saving a checkpoint (trainer.signal_exit_code)
 """
 
@@ -52,6 +54,13 @@ class DataError(RescoreError, RuntimeError):
     RuntimeError: data/cifar10.py raised RuntimeError before this class joined these."""
 
     exit_code = 7
+
+
+class WeightsError(RescoreError):
+    """Weights to evaluate that are missing, do not fit the model built for them, or differ
+    from the ones a run recorded (rescore eval)."""
+
+    exit_code = 8
 
 
 class Preempted(RescoreError):
