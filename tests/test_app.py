@@ -88,3 +88,16 @@ def test_console_script_routes_eval_and_reproduces_the_smoke_run(smoke_run):
     assert "equals result.json's exactly" in proc.stdout
     assert (folder / "model.weights.h5").stat().st_size > 300_000  # resnet8: 75,770 values
 
+
+def test_report_lists_the_smoke_run_apart_from_the_paper(smoke_run, capsys):
+    """A 40-iteration run on synthetic data is "other", never "full schedule" (issue 11)."""
+    from rescore.report.__main__ import main as report_main
+
+    cwd, _ = smoke_run
+    out = cwd / "report"
+    assert report_main([str(cwd / "outputs"), "--out", str(out)]) == 0
+    markdown = (out / "table6.md").read_text()
+    assert "## Full schedule" not in markdown
+    assert ("## Other runs (not the paper's data or schedule), NOT comparable to the paper's "
+            "numbers: synthetic data, trained on 512 images; 40 iterations") in markdown
+    assert "1 run(s) (1 other)" in capsys.readouterr().out
