@@ -5,6 +5,7 @@ the training code's own evaluation step and batch size (train/step.py)."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 from typing import Optional
@@ -14,7 +15,7 @@ import tensorflow as tf
 
 from ..data.pipeline import normalization
 from ..errors import WeightsError
-from ..models import count_trainable_params
+from ..models import count_trainable_params, resolved_shortcut
 from ..train.loop import configure_tensorflow, run_model, run_splits
 from ..train.step import evaluate, make_eval_step
 from ..train.weights import weights_sha256
@@ -88,8 +89,8 @@ def load_weights_file(model: keras.Model, target: Target) -> None:
     if stored != wanted:
         raise WeightsError(
             f"{path} does not fit {describe_model(target)}: the file holds {len(stored)} "
-            f"arrays ({sum(_size(s) for s in stored):,} values), the model has "
-            f"{len(wanted)} weights ({sum(_size(s) for s in wanted):,} values)")
+            f"arrays ({sum(map(math.prod, stored)):,} values), the model has "
+            f"{len(wanted)} weights ({sum(map(math.prod, wanted)):,} values)")
     try:
         with warnings.catch_warnings():  # Keras warns per layer group it cannot match
             warnings.simplefilter("ignore")
@@ -111,8 +112,6 @@ def load_checkpoint(model: keras.Model, target: Target) -> None:
 
 
 def describe_model(target: Target) -> str:
-    from ..models import resolved_shortcut
-
     c = target.settings
     shortcut = resolved_shortcut(c.model.name, c.shortcut.option)
     parts = [c.model.name] + ([f"shortcut {shortcut}"] if shortcut else [])
@@ -121,10 +120,3 @@ def describe_model(target: Target) -> str:
     if c.model.kwargs:
         parts.append(", ".join(f"{k}={v}" for k, v in sorted(c.model.kwargs.items())))
     return ", ".join(parts)
-
-
-def _size(shape: tuple) -> int:
-    size = 1
-    for dim in shape:
-        size *= dim
-    return size

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import numpy as np
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -38,8 +37,9 @@ class Target:
 
     @property
     def stored_normalization(self) -> Optional[tuple]:
+        """(mean, std) as the weights file stores them; None: recompute from the data."""
         d = self.description
-        return None if d is None else (np.asarray(d.mean), np.asarray(d.std))
+        return None if d is None else (d.mean, d.std)
 
 
 def resolve(path: Path, model: Optional[str]) -> Target:

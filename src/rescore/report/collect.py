@@ -195,6 +195,7 @@ def recipe_fields(config: Optional[Dict]) -> Dict:
     fields: Dict = {}
     if "name" in data:
         val_split = int(data.get("val_split", 0))
+        # CIFAR-10's training set is 50,000 images; data=synthetic has synthetic_train
         total = {"cifar10": 50_000}.get(data["name"], data.get("synthetic_train"))
         fields.update(data_name=data["name"], val_split=val_split,
                       train_images=None if total is None else int(total) - val_split)
