@@ -1,5 +1,6 @@
 """`python -m rescore …` and the `rescore` console script: compose the config with Hydra,
-check it once, and hand plain values to the training loop."""
+check it once, and hand plain values to the training loop. `rescore eval …` goes to
+rescore/eval instead, before Hydra sees the arguments."""
 
 from __future__ import annotations
 
@@ -69,6 +70,10 @@ def _fail(err: RescoreError) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["eval"]:  # `rescore eval …`: no config key can be `eval` without `=`
+        from .eval.__main__ import main as eval_main
+
+        sys.exit(eval_main(sys.argv[2:]))
     try:
         check_overrides(sys.argv[1:])  # before Hydra: its unknown-key error names no options
         cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads

@@ -12,12 +12,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from .errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # the shipped configs
 
 
 class Choice(str, Enum):
@@ -248,6 +251,21 @@ def to_settings(cfg: DictConfig) -> Config:
     settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), container))
     check_config(settings)
     return settings
+
+
+def compose_settings(overrides: Sequence[str]) -> Config:
+    """A checked `Config` composed from conf/ outside a Hydra app (the bench; rescore eval's
+    `--model NAME`): the same defaults list and schema as `python -m rescore`."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    register_schemas()
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return to_settings(cfg)
 
 
 def check_config(c: Config) -> None:

@@ -14,26 +14,9 @@ from pathlib import Path
 from typing import List, Optional
 
 from .. import cpu
+from ..config import compose_settings
 from .machine import load_average
 from .options import split_overrides
-
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
-
-def compose_settings(overrides: List[str]):
-    from hydra import compose, initialize_config_dir
-    from omegaconf import open_dict
-
-    from ..config import register_resolvers, register_schemas, to_settings
-
-    register_schemas()
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return to_settings(cfg)
-
 
 def main(argv: Optional[List[str]] = None) -> dict:
     load_before = load_average()  # before this process adds its own load

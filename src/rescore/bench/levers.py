@@ -72,7 +72,7 @@ def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
 def main(argv: Optional[List[str]] = None) -> Dict:
     load_before = load_average()
     cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
-    from .__main__ import compose_settings
+    from ..config import compose_settings
     from .options import split_overrides
 
     options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))

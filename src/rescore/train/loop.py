@@ -19,9 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..config import Config, config_digest
+from ..config import Config, DataConfig, config_digest
 from ..data import load_splits
-from ..data.pipeline import BatchOrder, normalization
+from ..data.pipeline import BatchOrder, Splits, normalization
 from ..models import build_model, count_trainable_params, resolved_shortcut
 from ..errors import DivergedError, Preempted  # noqa: F401 (DivergedError: re-exported)
 from .checkpoint import Checkpoints, RunState
@@ -35,6 +35,7 @@ from .schedule import lr_at, parse_scale, scaled_schedule
 from .signals import StopRequest
 from .step import decayed_variables, evaluate, make_eval_step, make_train_step
 from .weights import weights_sha256
+from .weights_file import WEIGHTS_FILE, RunDescription, save_weights_file
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +72,32 @@ def run(c: Config, run_dir: Path) -> Dict:
             return {**_train(c, run_dir, stop), "run_dir": str(run_dir)}
 
 
+def run_splits(d: DataConfig) -> Splits:
+    """The arrays of a run's data set, split as its config says (also rescore eval's)."""
+    return load_splits(d.name, d.root, d.download, d.val_split, d.synthetic_train,
+                       d.synthetic_test, d.num_classes)
+
+
+def run_model(c: Config) -> keras.Model:
+    """The model a run's config describes (also how rescore eval rebuilds it). Layers keep
+    the precision policy they are built with."""
+    with precision_policy(c.trainer.precision):
+        return build_model(c.model.name, num_classes=c.data.num_classes,
+                           shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
+                           **c.model.kwargs)
+
+
 def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     saved = run_dir / "result.json"
     configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
-    splits = load_splits(c.data.name, c.data.root, c.data.download, c.data.val_split,
-                         c.data.synthetic_train, c.data.synthetic_test, c.data.num_classes)
+    splits = run_splits(c.data)
     mean, std = normalization(splits.x_train, c.data.normalize)
 
     keras.utils.set_random_seed(c.seed)  # weight init derives from the run's seed
     strategy = make_strategy(c.trainer.strategy)  # None: one device (distributed.py)
-    # layers keep the precision policy they are built with; mirrored variables need the scope
-    with strategy_scope(strategy), precision_policy(c.trainer.precision):
-        model = build_model(c.model.name, num_classes=c.data.num_classes,
-                            shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
-                            **c.model.kwargs)
+    # mirrored variables need the scope
+    with strategy_scope(strategy):
+        model = run_model(c)
     loss_scale = make_loss_scale(c.trainer.precision)  # float16 only
 
     o = c.optim
@@ -139,6 +152,10 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
             metrics_line = {k.split("_", 1)[1]: v for k, v in result.items()
                             if k.startswith(split + "_")}
             log.info("final %s: %s", split, metrics_line)
+    # The weights before result.json, so a run folder holding a result holds its weights.
+    save_weights_file(run_dir / WEIGHTS_FILE, model, RunDescription(
+        config=result["config"], mean=mean, std=std, weights_sha256=result["weights_sha256"],
+        train_images=len(splits.x_train)))
     unfinished = saved.with_name(saved.name + ".partial")  # write, then rename: a kill
     unfinished.write_text(json.dumps(result, indent=2) + "\n")  # never leaves half of it
     unfinished.replace(saved)
