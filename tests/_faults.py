@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO / "src" / "rescore" / "conf"
+from rescore.config import CONF_DIR  # noqa: E402,F401  (re-exported for the fault tests)
 
 # resnet8 on 64 synthetic images, batch 8: a step is a few ms on 2 CPU cores.
 TINY = ["experiment=smoke", "data.synthetic_train=64", "data.synthetic_test=32",

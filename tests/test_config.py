@@ -1,6 +1,5 @@
 """Every config group composes against the schema, and the run folder follows the config."""
 
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -8,7 +7,7 @@ from omegaconf import OmegaConf
 from rescore.config import config_digest, to_settings
 from rescore.models import resolved_shortcut
 
-CONF = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
+from rescore.config import CONF_DIR as CONF
 GROUPS = ["model", "data", "optim", "shortcut", "trainer"]
 
 

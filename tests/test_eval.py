@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from _faults import cli_env, only_run_dir, result, run_cli, tiny
+from rescore.data.cifar10 import ENV_ROOT
 
 TRAIN_IMAGES, VAL_SPLIT, TEST_IMAGES, EVAL_BATCH = 64, 16, 100, 30
 RUN = tiny(12, 6, f"data.val_split={VAL_SPLIT}", f"data.synthetic_test={TEST_IMAGES}",
@@ -253,10 +254,10 @@ def test_paths_that_are_not_runs_or_weights(tmp_path, capsys):
 
 # ------------------------------------------------------------------ real CIFAR-10
 
-REAL_ROOT = os.environ.get("RESCORE_CIFAR10_ROOT")
+REAL_ROOT = os.environ.get(ENV_ROOT)  # RESCORE_DATA, the variable rescore itself reads
 
 
-@pytest.mark.skipif(not REAL_ROOT, reason="set RESCORE_CIFAR10_ROOT to a folder containing "
+@pytest.mark.skipif(not REAL_ROOT, reason="set RESCORE_DATA to a folder containing "
                                           "cifar-10-batches-py/")
 def test_plain_keras_weights_on_real_cifar10_say_the_mean_was_recomputed(tmp_path):
     from rescore.models import build_model
