@@ -63,7 +63,8 @@ def test_out_of_range_values_fail_before_training(tmp_path):
     (["data.batch_size=0"], "data.batch_size must be > 0, got 0"),
     (["optim.milestones=[30,20]"], "optim.milestones must be strictly increasing"),
     (["optim.milestones=[20,20]"], "optim.milestones must be strictly increasing"),
-    (["optim.milestones=[20,50]"], "optim.milestones must lie in (0, max_steps=40)"),
+    (["optim.milestones=[20,50]"], "optim.milestones [20, 50] must lie below "
+                                   "optim.max_steps=40 (and above 0)"),
     (["optim.momentum=1.0"], "optim.momentum must be in [0, 1)"),
     (["model.name=resnet21"], "unknown model 'resnet21'. Did you mean 'resnet32'?"),
     (["trainer.signal_exit_code=0"], "trainer.signal_exit_code must be in 1..255, got 0"),

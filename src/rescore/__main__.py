@@ -63,10 +63,19 @@ def app(cfg: DictConfig) -> float:
 
 
 def _fail(err: RescoreError) -> None:
-    """The message on stderr (and in the run's log), no traceback, the error's exit status."""
-    log.error("%s", err)
+    """The message once on stderr and in the run's log file (Hydra's console handler would
+    print it a second time), no traceback, the error's exit status."""
     print(f"rescore: error: {err}", file=sys.stderr)
+    _to_log_files(logging.ERROR, str(err))
     sys.exit(err.exit_code)
+
+
+def _to_log_files(level: int, message: str) -> None:
+    """A record for the file handlers only (Hydra's `<job>.log` in the run folder)."""
+    record = log.makeRecord(log.name, level, __file__, 0, "%s", (message,), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def main() -> None:
