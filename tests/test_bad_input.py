@@ -107,3 +107,9 @@ def test_missing_or_corrupt_data_is_exit_7_with_where_to_put_it(tmp_path, placed
     assert "Traceback" not in proc.stderr + proc.stdout
     for fragment in fragments:
         assert fragment in proc.stderr, proc.stderr[-2000:]
+    # printed once: on stderr, not a second time by the logger on stdout
+    assert proc.stderr.count("rescore: error:") == 1
+    assert not any(fragment in proc.stdout for fragment in fragments), proc.stdout[-2000:]
+    (run_log,) = (tmp_path / "out").rglob("*.log")  # and kept in the run's log file
+    logged = run_log.read_text()
+    assert "[rescore][ERROR] - " in logged and all(f in logged for f in fragments)
