@@ -144,7 +144,9 @@ class TrainerConfig:
     log_every: int = 100
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
-    progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
+    # None: a bar when stderr is a terminal, and a log line per log_every when stdout is
+    # not (nohup, SLURM, `> log`) | true: the bar | false: the lines (train/logging.py)
+    progress: Optional[bool] = None
     deterministic: bool = False  # TF op determinism (bitwise-repeatable on CPU)
     jit_compile: bool = False
     threads: int = 0  # intra-op threads; 0 lets TF decide

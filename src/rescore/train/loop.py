@@ -1,7 +1,7 @@
 """One training run, top to bottom: data → model → steps → checkpoints → result.json.
 
-`run(settings, run_dir)` is the only function that sees the config; it unpacks it into
-plain arguments for everything below.
+`run(settings, run_dir)` is the only function that sees the whole config; everything
+below gets a checked group (schedule.Warmup: the optim group) or plain arguments.
 """
 
 from __future__ import annotations
