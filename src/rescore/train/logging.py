@@ -119,7 +119,7 @@ def _keep_events_up_to(path: Path, step: int) -> int:
     kept = [r for r in records if event_pb2.Event.FromString(r).step <= step]
     dropped = len(records) - len(kept) + torn
     if dropped:
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name("rewriting.tmp")  # no "tfevents" in it: TensorBoard skips it
         with tf.io.TFRecordWriter(str(tmp)) as writer:
             for record in kept:
                 writer.write(record)
@@ -144,9 +144,10 @@ def _plain(value: Any) -> Any:
 
 class Progress:
     """A tqdm bar over iterations when stderr is a terminal (trainer.progress=null) or when
-    asked for (true). Where no one watches a bar (nohup, SLURM, `> log`: stdout is no
-    terminal) or with trainer.progress=false, one log line per training record instead:
-    iteration, loss, error, lr, images/s and the time left (ETA)."""
+    asked for (true). One log line per training record (iteration, loss, error, lr,
+    images/s and the time left) where output goes elsewhere than a terminal (nohup, SLURM,
+    `> log`: stdout is none), and with trainer.progress=false; never under a bar on the
+    same terminal."""
 
     def __init__(self, start: int, total: int, enabled: Optional[bool] = None):
         if enabled is None:
