@@ -177,7 +177,7 @@ def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
     from rescore.models import build_model
     from rescore.report.layer_responses import (_test_images, run_response_stds,
                                                 three_by_three_bn_layers)
-    from rescore.train.checkpoint import Checkpoints, RunState
+    from rescore.train.checkpoint import Checkpoints, RunState, WarmupState
     from rescore.train.optimizer import SGDMomentum
 
     c = Config()
@@ -199,7 +199,8 @@ def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
         "config_digest": "d1", "config": dataclasses.asdict(c)}))
     write_metrics(run_dir, [(1, 0.9, 0.9)])
     Checkpoints(run_dir / "checkpoints", 1, model=model,
-                optimizer=SGDMomentum(model.trainable_variables), state=RunState(-1)).save(1)
+                optimizer=SGDMomentum(model.trainable_variables),
+                state=RunState(WarmupState())).save(1)
 
     stds = run_response_stds(run_dir, n_images=32)
     assert len(stds) == 7 and stds[2] == pytest.approx(0.0, abs=1e-6)
