@@ -1,5 +1,6 @@
 """Shared by the fault tests (resume, signals, divergence, bad input, sweeps): a tiny run
-configuration, the CLI as a subprocess, and readers for what a run leaves on disk."""
+configuration, the CLI as a subprocess or a run in this process stopped by a signal, and
+readers for what a run leaves on disk (metrics.jsonl, TensorBoard, result.json)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO / "src" / "rescore" / "conf"
+from rescore.config import CONF_DIR  # noqa: E402,F401  (re-exported for the fault tests)
 
 # resnet8 on 64 synthetic images, batch 8: a step is a few ms on 2 CPU cores.
 TINY = ["experiment=smoke", "data.synthetic_train=64", "data.synthetic_test=32",
@@ -68,6 +69,48 @@ def train_steps(run_dir: Path) -> List[int]:
         return []
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [r["step"] for r in records if r["split"] == "train"]
+
+
+def train_records(run_dir: Path, split: str = "train") -> List[Dict]:
+    """The metrics.jsonl records of one split, in order."""
+    path = Path(run_dir) / "metrics.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["split"] == split]
+
+
+def tensorboard_scalars(run_dir: Path) -> Dict[str, List[Tuple[int, float]]]:
+    """What TensorBoard's own reader (EventAccumulator) sees: tag → [(step, value)] in the
+    order it read them, every event kept (no reservoir sampling)."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    reader = ea.EventAccumulator(str(Path(run_dir) / "tensorboard"),
+                                 size_guidance={ea.TENSORS: 0, ea.SCALARS: 0})
+    reader.Reload()
+    return {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in reader.Tensors(tag)]
+            for tag in reader.Tags()["tensors"]}
+
+
+def without_timing(values: Dict, timing=("images_per_sec", "wall_time_s")) -> Dict:
+    """A record, result or TensorBoard scalar dict without its timing fields (or tags)."""
+    return {k: v for k, v in values.items() if not any(t in k for t in timing)}
+
+
+def train_in_process(settings, run_dir: Path, stop_at=None, monkeypatch=None) -> Optional[Dict]:
+    """loop.run, optionally stopped by SIGTERM after iteration `stop_at` (signals.py's testing
+    hook: the real signal path); None when stopped."""
+    import pytest
+
+    from rescore.errors import Preempted
+    from rescore.train.loop import run
+
+    if stop_at is None:
+        return run(settings, run_dir)
+    monkeypatch.setenv("RESCORE_TESTING_SIGNAL_AT", str(stop_at))
+    with pytest.raises(Preempted, match=f"SIGTERM: stopped after iteration {stop_at} "):
+        run(settings, run_dir)
+    monkeypatch.delenv("RESCORE_TESTING_SIGNAL_AT")
+    return None
 
 
 def checkpoint_steps(run_dir: Path) -> List[int]:

@@ -4,11 +4,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pathlib import Path  # noqa: E402
-
 import pytest  # noqa: E402
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
+from rescore.config import CONF_DIR  # noqa: E402  (the one definition of the config path)
 
 
 @pytest.fixture

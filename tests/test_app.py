@@ -75,3 +75,29 @@ def test_console_script_is_installed(tmp_path):
     proc = subprocess.run([script, "--cfg", "job", "model=resnet56"], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "name: resnet56" in proc.stdout
+
+
+def test_console_script_routes_eval_and_reproduces_the_smoke_run(smoke_run):
+    """`rescore eval` goes to rescore.eval before Hydra sees argv (issue 11)."""
+    _, folder = smoke_run
+    proc = subprocess.run([shutil.which("rescore"), "eval", str(folder)], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((folder / "result.json").read_text())
+    assert f"test_error      {result['test_error']!r}  " in proc.stdout
+    assert "equals result.json's exactly" in proc.stdout
+    assert (folder / "model.weights.h5").stat().st_size > 300_000  # resnet8: 75,770 values
+
+
+def test_report_lists_the_smoke_run_apart_from_the_paper(smoke_run, capsys):
+    """A 40-iteration run on synthetic data is "other", never "full schedule" (issue 11)."""
+    from rescore.report.__main__ import main as report_main
+
+    cwd, _ = smoke_run
+    out = cwd / "report"
+    assert report_main([str(cwd / "outputs"), "--out", str(out)]) == 0
+    markdown = (out / "table6.md").read_text()
+    assert "## Full schedule" not in markdown
+    assert ("## Other runs (not the paper's data or schedule), NOT comparable to the paper's "
+            "numbers: synthetic data, trained on 512 images; 40 iterations") in markdown
+    assert "1 run(s) (1 other)" in capsys.readouterr().out

@@ -63,7 +63,8 @@ def test_out_of_range_values_fail_before_training(tmp_path):
     (["data.batch_size=0"], "data.batch_size must be > 0, got 0"),
     (["optim.milestones=[30,20]"], "optim.milestones must be strictly increasing"),
     (["optim.milestones=[20,20]"], "optim.milestones must be strictly increasing"),
-    (["optim.milestones=[20,50]"], "optim.milestones must lie in (0, max_steps=40)"),
+    (["optim.milestones=[20,50]"], "optim.milestones [20, 50] must lie below "
+                                   "optim.max_steps=40 (and above 0)"),
     (["optim.momentum=1.0"], "optim.momentum must be in [0, 1)"),
     (["model.name=resnet21"], "unknown model 'resnet21'. Did you mean 'resnet32'?"),
     (["trainer.signal_exit_code=0"], "trainer.signal_exit_code must be in 1..255, got 0"),
@@ -106,3 +107,9 @@ def test_missing_or_corrupt_data_is_exit_7_with_where_to_put_it(tmp_path, placed
     assert "Traceback" not in proc.stderr + proc.stdout
     for fragment in fragments:
         assert fragment in proc.stderr, proc.stderr[-2000:]
+    # printed once: on stderr, not a second time by the logger on stdout
+    assert proc.stderr.count("rescore: error:") == 1
+    assert not any(fragment in proc.stdout for fragment in fragments), proc.stdout[-2000:]
+    (run_log,) = (tmp_path / "out").rglob("*.log")  # and kept in the run's log file
+    logged = run_log.read_text()
+    assert "[rescore][ERROR] - " in logged and all(f in logged for f in fragments)

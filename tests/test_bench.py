@@ -2,10 +2,13 @@
 No timing is asserted: speeds depend on the machine and its load."""
 
 import json
+import os
 
 import pytest
 
 from rescore.bench.__main__ import main
+from rescore.bench.cost import TABLE6_RUNS, model_macs
+from rescore.cpu import ISA_FLAGS, isa_level, onednn_active, read_cpu
 from rescore.bench.options import BenchOptions, split_overrides
 
 TINY = ["model=resnet8", "data=synthetic", "data.synthetic_train=64", "data.synthetic_test=16",
@@ -39,6 +42,15 @@ def test_bench_writes_positive_figures(tmp_path, levers, baselines):
     assert r["memory"]["peak_rss_mib_process"] >= r["memory"]["peak_rss_mib_rescore"] > 0
     m = r["machine"]
     assert m["usable_cores"] >= 1 and m["tensorflow"] and m["cpu"]
+    assert m["isa"] == isa_level(read_cpu().flags)
+    assert set(m["cpu_flags"]) == set(ISA_FLAGS) & read_cpu().flags
+    assert m["onednn"]["enabled"] is onednn_active() is not None  # TensorFlow's own answer
+    assert m["onednn"]["TF_ENABLE_ONEDNN_OPTS"] == os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    cost = r["full_run_cost"]  # every Table 6 depth scaled from resnet8's loop speed
+    loop, scale = r["loop"]["images_per_sec"], model_macs("resnet8")
+    assert cost["measured_hours_per_run"] == pytest.approx(64000 * 8 / loop / 3600)
+    assert [row["hours_per_run"] for row in cost["rows"]] == pytest.approx(
+        [64000 * 8 / (loop * scale / model_macs(name)) / 3600 for name in TABLE6_RUNS])
     assert isinstance(m["gpus"], list) and isinstance(m["other_load_present"], bool)
     assert r["config"]["model"] == "resnet8" and r["config"]["data"] == "synthetic"
     assert r["config"]["batchnorm"] == ("keras" if "model.batchnorm=keras" in levers

@@ -2,7 +2,7 @@
 
 The fake batches are pickled exactly like the originals (byte keys, channel-major
 uint8 rows) so the parsing path is the one real data takes. A separate test
-checks the real data set when RESCORE_CIFAR10_ROOT points at it.
+checks the real data set when RESCORE_DATA points at it.
 """
 
 import hashlib
@@ -321,10 +321,10 @@ def test_load_without_root_uses_env_var(monkeypatch, good_tarball, tmp_path):
 
 # ------------------------------------------------------------------- real data
 
-REAL_ROOT = os.environ.get("RESCORE_CIFAR10_ROOT")
+REAL_ROOT = os.environ.get(cifar10.ENV_ROOT)  # RESCORE_DATA, the variable rescore reads
 
 
-@pytest.mark.skipif(not REAL_ROOT, reason="set RESCORE_CIFAR10_ROOT to a folder containing "
+@pytest.mark.skipif(not REAL_ROOT, reason="set RESCORE_DATA to a folder containing "
                                           "cifar-10-batches-py/ to test the real data set")
 def test_real_cifar10_has_known_shapes_counts_and_channel_means():
     data = load_cifar10(REAL_ROOT, download=False)

@@ -1,6 +1,5 @@
 """Every config group composes against the schema, and the run folder follows the config."""
 
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -8,7 +7,7 @@ from omegaconf import OmegaConf
 from rescore.config import config_digest, to_settings
 from rescore.models import resolved_shortcut
 
-CONF = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
+from rescore.config import CONF_DIR as CONF
 GROUPS = ["model", "data", "optim", "shortcut", "unit", "trainer"]
 
 
@@ -89,12 +88,39 @@ def test_digest_ignores_watch_keys_only():
     ("optim.wd=-1e-4", "optim.wd must be >= 0"),
     ("data.batch_size=0", "data.batch_size must be > 0"),
     ("optim.milestones=[48000,32000]", "strictly increasing"),
-    ("optim.milestones=[32000,70000]", "must lie in"),
+    ("optim.milestones=[32000,70000]", "must lie below optim.max_steps=64000"),
     ("model.name=resnet21", "Registered:"),
 ])
 def test_bad_values_fail_at_start_up(compose_config, override, message):
     with pytest.raises(ValueError, match=message):
         to_settings(compose_config([override]))
+
+
+def test_milestones_past_max_steps_say_how_to_fit_or_scale_them(compose_config):
+    """`optim.max_steps=2` alone: one problem, saying the milestones must lie below
+    max_steps and how to fix it (not that schedule_scale=1 'collapses' them)."""
+    from rescore.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        to_settings(compose_config(["optim.max_steps=2"]))
+    assert str(err.value) == (
+        "invalid config:\n  - optim.milestones [32000, 48000] must lie below "
+        "optim.max_steps=2 (and above 0): the rate drops at each milestone, before the run "
+        "ends. Give milestones that fit, e.g. optim.milestones=[1] (1/2 and 3/4 of "
+        "max_steps, as in the paper), or keep the paper's max_steps and milestones and "
+        "shorten the whole schedule with optim.schedule_scale, e.g. "
+        "optim.schedule_scale=1/32: 2000 iterations, milestones [1000, 1500]")
+
+
+def test_a_scale_that_merges_the_milestones_names_what_it_made_of_them(compose_config):
+    from rescore.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        to_settings(compose_config(["optim.schedule_scale=1/40000"]))
+    assert str(err.value) == (
+        "invalid config:\n  - optim.schedule_scale=1/40000 turns max_steps 64000 and "
+        "milestones [32000, 48000] into 2 and [1, 1]: the milestones must stay distinct and "
+        "below max_steps; use a larger optim.schedule_scale")
 
 
 @pytest.mark.parametrize("model, expected", [("resnet56", "A"), ("resnet164", "B"),

@@ -4,14 +4,13 @@ existing run's folder."""
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from rescore.config import Config, Precision, config_digest, to_settings
 
-CONF = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
+from rescore.config import CONF_DIR as CONF
 # A group option's file may name what it selects, even when that is the default.
 IDENTITY = {("model", "name"), ("data", "name"), ("shortcut", "option"),
             ("unit", "placement")}

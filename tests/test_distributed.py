@@ -139,7 +139,7 @@ def child_train_run(out_root: str) -> dict:
 
     register_schemas()
     register_resolvers()
-    conf = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
+    from rescore.config import CONF_DIR as conf
     overrides = ["experiment=smoke", "trainer.strategy=mirrored", "optim.max_steps=4",
                  "optim.milestones=[2,3]", "trainer.eval_every=4", "trainer.log_every=2",
                  "trainer.checkpoint_every=2", "data.synthetic_train=64",

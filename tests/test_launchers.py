@@ -16,7 +16,7 @@ from _faults import train_steps
 from rescore import gpu_pinning
 from rescore.gpu_pinning import claim_slot, launched_by_joblib, pin_one_gpu
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf"
+from rescore.config import CONF_DIR
 
 
 def compose_hydra(overrides):

@@ -4,7 +4,6 @@ Numbers are pinned: trainable parameter counts (torchvision's for the ImageNet n
 1000 classes; rounded to the papers' sizes for the CIFAR nets) and MACs per image.
 """
 
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -16,7 +15,9 @@ from _checks import assert_trains_end_to_end
 from rescore.models import build_model, count_trainable_params, list_models, model_info
 from rescore.models.inspect import count_macs, count_params, stage_summary
 
-CONF_MODEL = Path(__file__).resolve().parents[1] / "src" / "rescore" / "conf" / "model"
+from rescore.config import CONF_DIR
+
+CONF_MODEL = CONF_DIR / "model"
 
 # name -> (family, depth, block, trainable params, MACs per 32x32 image) for the
 # configuration users get from conf/model/<name>.yaml (ImageNet nets: stem=cifar),

@@ -16,15 +16,23 @@ from rescore.report.table6 import build_rows
 
 def write_run(root: Path, model: str, seed: int, test_error: float, *, scale: float = 1.0,
               finished: bool = True, digest: str = "abc123", params: int = 272474,
-              max_steps: int = 64000, curve=((100, 0.5, None), (200, 0.3, 0.35))) -> Path:
+              max_steps: int = 64000, curve=((100, 0.5, None), (200, 0.3, 0.35)),
+              data: str = "cifar10", val_split: int = 0, base_max_steps: int = 64000,
+              milestones=(32000, 48000), config=None) -> Path:
+    """A result.json as loop.final_result writes it; `max_steps` is the scaled one, the
+    config holds the unscaled `base_max_steps` and `milestones`, as a real run's does."""
     run_dir = root / model / digest / f"seed={seed}"
     run_dir.mkdir(parents=True)
+    if config is None:
+        config = {"data": {"name": data, "val_split": val_split, "synthetic_train": 512},
+                  "optim": {"max_steps": base_max_steps, "milestones": list(milestones),
+                            "schedule_scale": scale}}
     (run_dir / "result.json").write_text(json.dumps({
         "model": model, "shortcut": "A", "seed": seed, "test_error": test_error,
         "test_loss": 0.3, "params": params, "steps": max_steps if finished else max_steps // 2,
         "max_steps": max_steps, "schedule_scale": scale, "finished": finished,
         "warmup_end": -1, "wall_time_s": 10.0, "images_per_sec": 100.0,
-        "config_digest": digest, "weights_sha256": "0" * 64, "config": {}}))
+        "config_digest": digest, "weights_sha256": "0" * 64, "config": config}))
     write_metrics(run_dir, curve)
     return run_dir
 
@@ -56,8 +64,9 @@ def sweep(tmp_path: Path) -> Path:
     live = root / "plain20" / "live0001" / "seed=0"
     (live / ".hydra").mkdir(parents=True)
     (live / ".hydra" / "config.yaml").write_text(
-        "model:\n  name: plain20\nshortcut:\n  option: A\nseed: 0\n"
-        "optim:\n  max_steps: 64000\n  schedule_scale: 1/32\n")
+        "model:\n  name: plain20\nshortcut:\n  option: A\nseed: 0\ndata:\n  name: cifar10\n"
+        "  val_split: 0\noptim:\n  max_steps: 64000\n  milestones: [32000, 48000]\n"
+        "  schedule_scale: 1/32\n")
     write_metrics(live, [(100, 0.6, None), (250, 0.5, 0.55), (300, 0.45, None),
                          (250, 0.5, 0.52)])  # resumed: step 250 logged twice, later wins
     return root
@@ -168,7 +177,7 @@ def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
     from rescore.models import build_model
     from rescore.report.layer_responses import (_test_images, run_response_stds,
                                                 three_by_three_bn_layers)
-    from rescore.train.checkpoint import Checkpoints, RunState
+    from rescore.train.checkpoint import Checkpoints, RunState, WarmupState
     from rescore.train.optimizer import SGDMomentum
 
     c = Config()
@@ -190,7 +199,8 @@ def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
         "config_digest": "d1", "config": dataclasses.asdict(c)}))
     write_metrics(run_dir, [(1, 0.9, 0.9)])
     Checkpoints(run_dir / "checkpoints", 1, model=model,
-                optimizer=SGDMomentum(model.trainable_variables), state=RunState(-1)).save(1)
+                optimizer=SGDMomentum(model.trainable_variables),
+                state=RunState(WarmupState())).save(1)
 
     stds = run_response_stds(run_dir, n_images=32)
     assert len(stds) == 7 and stds[2] == pytest.approx(0.0, abs=1e-6)
@@ -200,3 +210,95 @@ def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
 
     assert report_main([str(tmp_path / "fig6"), "--fig7"]) == 0
     assert (tmp_path / "fig6" / "fig7.png").stat().st_size > 10_000
+
+
+# ------------------------------------------------- classes: full, scaled, other (issue 11)
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """One run of each kind the report must tell apart."""
+    root = tmp_path / "mixed"
+    write_run(root, "resnet20", 0, 0.0875, digest="full0")  # the paper's recipe
+    write_run(root, "resnet20", 0, 0.0901, digest="full45k", val_split=5000)
+    write_run(root, "resnet20", 0, 0.2658, digest="scaled0", scale=1 / 32, max_steps=2000)
+    # experiment=smoke: 40 iterations on synthetic data, the run issue 11 found listed as
+    # "full schedule" under a CIFAR-10 title.
+    write_run(root, "resnet20", 0, 0.8047, digest="smoke0", data="synthetic",
+              max_steps=40, base_max_steps=40, milestones=(20, 30))
+    # The paper's schedule on synthetic data, and shortened or altered schedules on CIFAR-10.
+    write_run(root, "resnet20", 0, 0.01, digest="synth64k", data="synthetic")
+    write_run(root, "resnet20", 0, 0.30, digest="short0", max_steps=2000,
+              base_max_steps=2000, milestones=(1000, 1500))
+    write_run(root, "resnet20", 0, 0.09, digest="latedrop", milestones=(32000, 56000))
+    write_run(root, "resnet20", 0, 0.09, digest="noconfig", config={})  # says nothing
+    return root
+
+
+def test_each_run_gets_its_class(mixed: Path):
+    status = {r.config_digest: r.status for r in collect([mixed])}
+    assert status == {"full0": "full", "full45k": "full", "scaled0": "scaled",
+                      "smoke0": "other", "synth64k": "other", "short0": "other",
+                      "latedrop": "other", "noconfig": "other"}
+
+
+def test_each_run_says_what_it_was(mixed: Path):
+    recipe = {r.config_digest: r.recipe for r in collect([mixed])}
+    assert recipe["full0"] == "CIFAR-10, trained on 50,000 images; 64,000 iterations"
+    assert recipe["full45k"] == ("CIFAR-10, trained on 45,000 images, 5,000 held out for "
+                                 "validation; 64,000 iterations")
+    assert recipe["scaled0"] == ("CIFAR-10, trained on 50,000 images; 2,000 iterations "
+                                 "(schedule_scale=1/32)")
+    assert recipe["smoke0"] == ("synthetic data, trained on 512 images; 40 iterations (lr "
+                                "drops at 20, 30; the paper: 64,000, drops at 32,000, 48,000)")
+    assert recipe["latedrop"].endswith("64,000 iterations (lr drops at 32,000, 56,000; the "
+                                       "paper: 64,000, drops at 32,000, 48,000)")
+    assert recipe["noconfig"].startswith("data set unknown (no config)")
+
+
+def test_report_sections_keep_the_classes_apart_with_honest_titles(mixed: Path):
+    rows = build_rows(collect([mixed]))
+    assert [r.status for r in rows] == ["full"] * 2 + ["scaled"] + ["other"] * 5
+    assert len({r.recipe for r in rows if r.status == "full"}) == 2  # 50k and 45k apart
+    assert report_main([str(mixed)]) == 0
+    markdown = (mixed / "table6.md").read_text()
+    assert not markdown.startswith("# CIFAR-10")
+    titles = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert titles[:3] == [
+        "## Full schedule, comparable to the paper: CIFAR-10, trained on 45,000 images, "
+        "5,000 held out for validation; 64,000 iterations",
+        "## Full schedule, comparable to the paper: CIFAR-10, trained on 50,000 images; "
+        "64,000 iterations",
+        "## Scaled schedule, NOT comparable to the paper's numbers: CIFAR-10, trained on "
+        "50,000 images; 2,000 iterations (schedule_scale=1/32)"]
+    assert all(t.startswith("## Other runs (not the paper's data or schedule), NOT "
+                            "comparable") for t in titles[3:8])
+    assert len(titles) == 9  # and the paper's own table
+    full = markdown.split("## Scaled")[0]
+    assert "80.47" not in full and "| 8.75 | 8.75 | 8.75±– |" in full
+    smoke = next(line for line in markdown.splitlines() if "| 80.47 |" in line)
+    assert smoke.startswith("| ResNet | 20 | 0.27 | – | – | 80.47 |")  # no paper number
+    with open(mixed / "runs.csv") as f:
+        by_digest = {r["config_digest"]: r for r in csv.DictReader(f)}
+    assert by_digest["smoke0"]["status"] == "other"
+    assert by_digest["smoke0"]["recipe"].startswith("synthetic data")
+
+
+def test_figure_prefers_cifar10_and_names_what_it_draws(mixed: Path):
+    from rescore.report.figures import figure_title, representative_runs
+
+    runs = collect([mixed])
+    assert representative_runs(runs)["resnet20"].config_digest in ("full0", "full45k")
+    synthetic = [r for r in runs if r.config_digest == "smoke0"]
+    assert representative_runs(synthetic)["resnet20"].status == "other"
+    title = figure_title(synthetic)
+    assert title.startswith("synthetic data: training error") and "40 iterations" in title
+    assert figure_title([r for r in runs if r.config_digest == "full0"]).startswith(
+        "CIFAR-10: training error")
+
+
+def test_paper_schedule_is_the_default_config():
+    from rescore.config import OptimConfig
+    from rescore.report.paper import ITERATIONS, MILESTONES
+
+    assert (OptimConfig().max_steps, tuple(OptimConfig().milestones)) == (ITERATIONS,
+                                                                          MILESTONES)

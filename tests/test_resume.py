@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from _faults import checkpoint_steps, result, tiny, train_steps
+from _faults import checkpoint_steps, result, tiny, train_in_process as train, train_steps
 
 MAX_STEPS, EVERY, STOP_AT = 12, 4, 7  # 7: between checkpoints, so the stop itself saves
 
@@ -25,20 +25,6 @@ def settings_for(compose_config):
                                                *extra)))
 
     return make
-
-
-def train(settings, run_dir, stop_at=None, monkeypatch=None):
-    """loop.run, optionally stopped by SIGTERM after iteration `stop_at`."""
-    from rescore.errors import Preempted
-    from rescore.train.loop import run
-
-    if stop_at is None:
-        return run(settings, run_dir)
-    monkeypatch.setenv("RESCORE_TESTING_SIGNAL_AT", str(stop_at))
-    with pytest.raises(Preempted, match=f"SIGTERM: stopped after iteration {stop_at} "):
-        run(settings, run_dir)
-    monkeypatch.delenv("RESCORE_TESTING_SIGNAL_AT")
-    return None
 
 
 _BASELINE = {}
@@ -100,6 +86,81 @@ def test_resume_without_optimizer_state_changes_the_weights(settings_for, tmp_pa
     out = train(settings, tmp_path)
     assert out["steps"] == MAX_STEPS
     assert out["weights_sha256"] != expected
+
+
+# An error-based warm-up on the tiny run: the mean error of the last 20 batches falls below
+# 0.86 some iterations after the window first fills (iteration 20), before iteration 40
+# (at 29 in a fresh process with trainer.threads=1 on the reference machine; at 38 where TF
+# already runs with its default threads — either way after the stop).
+WARMUP_RUN = (40, 10, "trainer.deterministic=true", "optim.warmup.until_train_error=0.86")
+WARMUP_STOP = 15  # the window holds 15 errors: not yet full
+
+
+def old_style_checkpoints(monkeypatch):
+    """Checkpoints as rescore wrote them before the warm-up window and the log window were
+    saved (base commit 46a5696): model, optimizer and state only."""
+    import rescore.train.loop as loop
+
+    class WithoutAccumulators(loop.Checkpoints):
+        def __init__(self, directory, keep, may_be_missing, **trackables):
+            for name in may_be_missing:
+                trackables.pop(name)
+            super().__init__(directory, keep, **trackables)
+
+    monkeypatch.setattr(loop, "Checkpoints", WithoutAccumulators)
+
+
+def test_stopped_during_an_error_based_warmup_resumes_bitwise(compose_config, tmp_path,
+                                                              monkeypatch):
+    """Issue 12: the window of recent training errors is checkpointed, so the warm-up ends
+    where the uninterrupted run's does, and the weights are the same."""
+    from rescore.config import to_settings
+
+    settings = to_settings(compose_config(tiny(*WARMUP_RUN)))
+    straight = train(settings, tmp_path / "straight")
+    assert WARMUP_STOP < straight["warmup_end"] < 40  # ended by the error test, after the stop
+
+    train(settings, tmp_path / "stopped", stop_at=WARMUP_STOP, monkeypatch=monkeypatch)
+    assert checkpoint_steps(tmp_path / "stopped") == [10, WARMUP_STOP]
+    resumed = train(settings, tmp_path / "stopped")
+    assert resumed["warmup_end"] == straight["warmup_end"]
+    assert resumed["weights_sha256"] == straight["weights_sha256"]
+
+
+def test_a_checkpoint_without_the_warmup_window_resumes_with_an_empty_one(
+        compose_config, tmp_path, monkeypatch, caplog):
+    """A checkpoint written before the window was saved (a run started with an older
+    rescore) still resumes, says so, and warms up as that version did: with an empty window.
+    Stopped at the last warm-up iteration, that window needs 20 new batches, so the warm-up
+    ends at least 20 iterations after the stop, later than uninterrupted (the bug the
+    window in the checkpoint fixes; the negative control of the test above)."""
+    from rescore.config import to_settings
+
+    settings = to_settings(compose_config(tiny(*WARMUP_RUN)))
+    straight = train(settings, tmp_path / "straight")
+    stop = straight["warmup_end"] - 1
+    with monkeypatch.context() as m:
+        old_style_checkpoints(m)
+        train(settings, tmp_path / "old", stop_at=stop, monkeypatch=monkeypatch)
+    with caplog.at_level(logging.INFO):
+        resumed = train(settings, tmp_path / "old")
+    prefix = tmp_path / "old" / "checkpoints" / f"ckpt-{stop}"
+    assert (f"checkpoint {prefix} holds no warm-up error window (written by an older "
+            f"rescore): it starts empty") in caplog.text
+    assert "holds no running sums of the next training record" in caplog.text
+    assert resumed["steps"] == 40
+    assert resumed["warmup_end"] >= stop + 20 > straight["warmup_end"]
+
+
+def test_a_checkpoint_from_before_the_accumulators_resumes_the_default_run_bitwise(
+        settings_for, tmp_path, monkeypatch, tmp_path_factory):
+    """Without a warm-up, an older checkpoint gives the same weights as ever."""
+    settings = settings_for()
+    with monkeypatch.context() as m:
+        old_style_checkpoints(m)
+        train(settings, tmp_path, stop_at=STOP_AT, monkeypatch=monkeypatch)
+    assert train(settings, tmp_path)["weights_sha256"] == baseline_hash(settings,
+                                                                         tmp_path_factory)
 
 
 def test_finished_run_is_reported_not_retrained(settings_for, tmp_path):

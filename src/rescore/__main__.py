@@ -1,5 +1,6 @@
 """`python -m rescore …` and the `rescore` console script: compose the config with Hydra,
-check it once, and hand plain values to the training loop."""
+check it once, and hand plain values to the training loop. `rescore eval …` goes to
+rescore/eval instead, before Hydra sees the arguments."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from . import sweep
+from . import cpu, sweep
 from .config import register_resolvers, register_schemas, to_settings
 from .errors import SWEEP_FAILED_EXIT, ConfigError, DivergedError, Preempted, RescoreError
 from .overrides import check_overrides
@@ -36,7 +37,10 @@ def app(cfg: DictConfig) -> float:
     try:
         settings = to_settings(cfg)
         pin_if_joblib_job(settings.trainer.strategy)  # before TF touches a GPU; gpu_pinning.py
+        cpu.choose_at_startup()  # made in main(); a launcher's worker process makes it here
         from .train.loop import run  # TensorFlow loads only once the config is known good
+
+        cpu.log_startup(settings.trainer.threads)  # in each run's log: what this CPU got
 
         result = run(settings, Path(HydraConfig.get().runtime.output_dir))
     except Preempted as err:
@@ -59,15 +63,29 @@ def app(cfg: DictConfig) -> float:
 
 
 def _fail(err: RescoreError) -> None:
-    """The message on stderr (and in the run's log), no traceback, the error's exit status."""
-    log.error("%s", err)
+    """The message once on stderr and in the run's log file (Hydra's console handler would
+    print it a second time), no traceback, the error's exit status."""
     print(f"rescore: error: {err}", file=sys.stderr)
+    _to_log_files(logging.ERROR, str(err))
     sys.exit(err.exit_code)
 
 
+def _to_log_files(level: int, message: str) -> None:
+    """A record for the file handlers only (Hydra's `<job>.log` in the run folder)."""
+    record = log.makeRecord(log.name, level, __file__, 0, "%s", (message,), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["eval"]:  # `rescore eval …`: no config key can be `eval` without `=`
+        from .eval.__main__ import main as eval_main
+
+        sys.exit(eval_main(sys.argv[2:]))
     try:
         check_overrides(sys.argv[1:])  # before Hydra: its unknown-key error names no options
+        cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
     except ConfigError as err:
         print(f"rescore: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)

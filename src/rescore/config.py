@@ -12,12 +12,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from .errors import ConfigError
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # the shipped configs
 
 
 class Choice(str, Enum):
@@ -173,7 +176,9 @@ class TrainerConfig:
     log_every: int = 100
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
-    progress: Optional[bool] = None  # None: a bar only when stderr is a terminal
+    # None: a bar when stderr is a terminal, and a log line per log_every when stdout is
+    # not (nohup, SLURM, `> log`) | true: the bar | false: the lines (train/logging.py)
+    progress: Optional[bool] = None
     deterministic: bool = False  # TF op determinism (bitwise-repeatable on CPU)
     jit_compile: bool = False
     threads: int = 0  # intra-op threads; 0 lets TF decide
@@ -284,6 +289,21 @@ def to_settings(cfg: DictConfig) -> Config:
     return settings
 
 
+def compose_settings(overrides: Sequence[str]) -> Config:
+    """A checked `Config` composed from conf/ outside a Hydra app (the bench; rescore eval's
+    `--model NAME`): the same defaults list and schema as `python -m rescore`."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    register_schemas()
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return to_settings(cfg)
+
+
 def check_config(c: Config) -> None:
     """Values that type-check but cannot be right fail here, at start-up."""
     from .train.rundir import restart_number  # noqa: avoid TF at import
@@ -303,8 +323,7 @@ def check_config(c: Config) -> None:
     need(o.max_steps > 0, f"optim.max_steps must be > 0, got {o.max_steps}")
     need(list(o.milestones) == sorted(set(o.milestones)),
          f"optim.milestones must be strictly increasing, got {list(o.milestones)}")
-    need(all(0 < m < o.max_steps for m in o.milestones),
-         f"optim.milestones must lie in (0, max_steps={o.max_steps}), got {list(o.milestones)}")
+    need(all(0 < m < o.max_steps for m in o.milestones), _milestones_outside(o))
     need(o.warmup.lr > 0, f"optim.warmup.lr must be > 0, got {o.warmup.lr}")
     need(o.warmup.steps >= 0, f"optim.warmup.steps must be >= 0, got {o.warmup.steps}")
     need(o.warmup.until_train_error is None or 0 < o.warmup.until_train_error <= 1,
@@ -313,9 +332,13 @@ def check_config(c: Config) -> None:
         parse_scale(o.schedule_scale)
         max_steps, milestones, _ = scaled_schedule(o.max_steps, o.milestones, o.warmup.steps,
                                                    o.schedule_scale)
-        need(list(milestones) == sorted(set(milestones)) and all(m < max_steps for m in milestones),
-             f"optim.schedule_scale={o.schedule_scale} collapses the milestones "
-             f"{list(o.milestones)} into {list(milestones)} (max_steps {max_steps})")
+        unscaled_ok = all(0 < m < o.max_steps for m in o.milestones)  # else said above
+        need(not unscaled_ok or (list(milestones) == sorted(set(milestones))
+                                 and all(m < max_steps for m in milestones)),
+             f"optim.schedule_scale={o.schedule_scale} turns max_steps {o.max_steps} and "
+             f"milestones {list(o.milestones)} into {max_steps} and {list(milestones)}: "
+             f"the milestones must stay distinct and below max_steps; use a larger "
+             f"optim.schedule_scale")
     except ValueError as err:
         problems.append(f"optim.schedule_scale: {err}")
     need(d.batch_size > 0, f"data.batch_size must be > 0, got {d.batch_size}")
@@ -337,6 +360,25 @@ def check_config(c: Config) -> None:
     _check_model(c, problems)
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def _milestones_outside(o: OptimConfig) -> str:
+    """What to do when the milestones do not all lie in (0, max_steps): fit them, or keep
+    the paper's numbers and shorten the whole schedule with schedule_scale."""
+    from .train.schedule import scaled_schedule  # noqa: avoid TF at import
+
+    fitted = sorted({m for m in (o.max_steps // 2, 3 * o.max_steps // 4) if 0 < m})
+    paper = OptimConfig()
+    example_steps, example_milestones, _ = scaled_schedule(paper.max_steps, paper.milestones,
+                                                           0, "1/32")
+    return (f"optim.milestones {list(o.milestones)} must lie below "
+            f"optim.max_steps={o.max_steps} (and above 0): the rate drops at each milestone, "
+            f"before the run ends. Give milestones that fit, e.g. optim.milestones={fitted} "
+            f"(1/2 and 3/4 of max_steps, as in the paper), or keep the paper's max_steps and "
+            f"milestones and "
+            f"shorten the whole schedule with optim.schedule_scale, e.g. "
+            f"optim.schedule_scale=1/32: {example_steps} iterations, milestones "
+            f"{list(example_milestones)}")
 
 
 def _check_model(c: Config, problems: List[str]) -> None:

@@ -15,6 +15,8 @@ from a preempted one. Anything else is a bug and keeps its traceback (exit 1).
        to put it)
     8  a checkpoint could not be written (disk full, quota, file-size limit); the message
        names the path, what the OS said and the newest good checkpoint
+    9  rescore eval: the weights are missing, do not fit the model, or are not the ones the
+       run recorded (their sha256 differs from result.json's)
   143  stopped by SIGTERM/SIGUSR1/SIGUSR2 after saving a checkpoint (trainer.signal_exit_code)
 """
 
@@ -61,6 +63,13 @@ class SaveError(RescoreError, OSError):
     checkpoints are intact."""
 
     exit_code = 8
+
+
+class WeightsError(RescoreError):
+    """Weights to evaluate that are missing, do not fit the model built for them, or differ
+    from the ones a run recorded (rescore eval)."""
+
+    exit_code = 9
 
 
 class Preempted(RescoreError):

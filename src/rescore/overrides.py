@@ -18,16 +18,13 @@ import dataclasses
 import difflib
 import json
 import typing
-from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import Config
+from .config import CONF_DIR, Config
 from .errors import ConfigError
-
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def check_overrides(argv: Sequence[str]) -> None:

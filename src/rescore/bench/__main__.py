@@ -13,29 +13,14 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .. import cpu
+from ..config import compose_settings
 from .machine import load_average
 from .options import split_overrides
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
-
-def compose_settings(overrides: List[str]):
-    from hydra import compose, initialize_config_dir
-    from omegaconf import open_dict
-
-    from ..config import register_resolvers, register_schemas, to_settings
-
-    register_schemas()
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return to_settings(cfg)
-
-
 def main(argv: Optional[List[str]] = None) -> dict:
     load_before = load_average()  # before this process adds its own load
+    cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
@@ -45,6 +30,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from .run import default_out, run_bench, summary
 
     configure_tensorflow(settings.trainer.threads, settings.trainer.deterministic)
+    cpu.log_startup(settings.trainer.threads)
     result = run_bench(settings, options, load_before)
     out = Path(options.out) if options.out else default_out(settings)
     out.parent.mkdir(parents=True, exist_ok=True)

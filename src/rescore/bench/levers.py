@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from .. import cpu
 from .machine import load_average
 
 LEVERS = {  # name → what it changes, per config group
@@ -70,7 +71,8 @@ def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
 
 def main(argv: Optional[List[str]] = None) -> Dict:
     load_before = load_average()
-    from .__main__ import compose_settings
+    cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
+    from ..config import compose_settings
     from .options import split_overrides
 
     options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
@@ -78,6 +80,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     from ..train.loop import configure_tensorflow
 
     configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+    print(cpu.log_startup(c.trainer.threads))  # no logging set up here: print it
     result = compare_levers(c, options.steps, options.warmup_steps, options.rounds)
     result["machine"].update(load_average_before=load_before, load_average_after=load_average(),
                              other_load_present=bool(load_before and load_before[0] >= 0.5))

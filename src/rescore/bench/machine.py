@@ -1,4 +1,5 @@
-"""What the figures were measured on: CPU, cores, GPU, versions, load, peak memory."""
+"""What the figures were measured on: CPU and its ISA, oneDNN, cores, GPU, versions, load,
+peak memory."""
 
 from __future__ import annotations
 
@@ -7,23 +8,7 @@ import platform
 import resource
 from typing import Dict, List
 
-CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16",
-                         "amx_tile")
-
-
-def cpu_model_and_flags() -> tuple[str, List[str]]:
-    model, flags = platform.processor() or "unknown", []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model in ("unknown", "", "x86_64"):
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = value.split()
-    except OSError:
-        pass
-    return model, [f for f in CPU_FLAGS_OF_INTEREST if f in flags]
+from .. import cpu
 
 
 def load_average() -> List[float]:
@@ -38,17 +23,25 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def onednn_state() -> Dict:
+    """oneDNN as TensorFlow runs it (`enabled`), the variable it read, and who set it."""
+    return {"enabled": cpu.onednn_active(), cpu.ONEDNN_VAR: os.environ.get(cpu.ONEDNN_VAR),
+            "decided_by": cpu.choose_at_startup().decided_by}
+
+
 def machine_info() -> Dict:
     import keras
     import tensorflow as tf
 
-    model, flags = cpu_model_and_flags()
+    this_cpu = cpu.read_cpu()
     gpus = []
     for gpu in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(gpu)
         gpus.append(details.get("device_name", gpu.name))
-    return {"cpu": model, "cpu_flags": flags, "logical_cores": os.cpu_count(),
-            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(),
+    return {"cpu": this_cpu.model, "cpu_family_model": this_cpu.family_model,
+            "isa": cpu.isa_level(this_cpu.flags),
+            "cpu_flags": [f for f in cpu.ISA_FLAGS if f in this_cpu.flags],
+            "onednn": onednn_state(), "logical_cores": os.cpu_count(),
+            "usable_cores": cpu.usable_cores(),
             "gpus": gpus, "tensorflow": tf.__version__, "keras": keras.__version__,
             "python": platform.python_version(), "platform": platform.platform()}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..config import Config
+from .cost import cost_lines, table6_cost, table6_macs
 from .machine import load_average, machine_info, peak_rss_mib
 from .options import BenchOptions
 
@@ -71,6 +72,7 @@ def run_bench(c: Config, options: BenchOptions,
             ratios[key] = ratio(result, "loop", baseline)
             ratios[f"{key}_cpu"] = ratio(result, "loop", baseline, "images_per_cpu_second")
     load_after = load_average()
+    memory = {"peak_rss_mib_rescore": rss_rescore, "peak_rss_mib_process": peak_rss_mib()}
     return {
         "config": {"model": c.model.name, "batch_size": batch, "precision": c.trainer.precision,
                    "batchnorm": c.model.batchnorm,
@@ -85,12 +87,21 @@ def run_bench(c: Config, options: BenchOptions,
                     "loop_over_bare_met": ratios["loop_over_bare"] >= TARGET_LOOP_OVER_BARE,
                     **({"loop_over_keras_met": ratios["loop_over_keras"]
                         >= TARGET_LOOP_OVER_KERAS} if "keras_fit" in result else {})},
-        "memory": {"peak_rss_mib_rescore": rss_rescore, "peak_rss_mib_process": peak_rss_mib()},
+        "memory": memory,  # taken before full_run_cost builds the models it counts
+        "full_run_cost": full_run_cost(subject, c, result["loop"]["images_per_sec"]),
         "machine": {**machine_info(), "load_average_before": load_before,
                     "load_average_after": load_after,
                     # the 1-minute load before we started: other processes were running
                     "other_load_present": bool(load_before and load_before[0] >= 0.5)},
     }
+
+
+def full_run_cost(subject, c: Config, loop_images_per_sec: float) -> Dict:
+    """Hours for 64k iterations and for Table 6 at the loop's speed (cost.py)."""
+    from ..models.inspect import count_macs
+
+    macs = table6_macs(c.model.name, count_macs(subject.model))
+    return table6_cost(c.model.name, loop_images_per_sec, c.data.batch_size, macs)
 
 
 def keras_baselines(subject, c: Config) -> Dict:
@@ -125,6 +136,7 @@ def summary(r: Dict) -> str:
             lines.append(f"  {label:22s} {r[name]['images_per_sec']:9.1f} img/s "
                          f"{r[name]['ms_per_step']:9.1f} ms/step "
                          f"{r[name]['images_per_cpu_second']:9.1f} img/CPU-s")
+    lines.extend(cost_lines(r["full_run_cost"]))
     ratios, targets = r["ratios"], r["targets"]
     lines.append(f"  ratios on CPU time: loop/bare {ratios['loop_over_bare_cpu']:.3f}"
                  + (f", loop/keras {ratios['loop_over_keras_cpu']:.3f}"
@@ -138,11 +150,18 @@ def summary(r: Dict) -> str:
         lines.append(f"  loop/keras {ratios['loop_over_keras']:.3f} (target >= "
                      f"{targets['loop_over_keras']}: "
                      f"{'met' if targets['loop_over_keras_met'] else 'NOT met'})")
-    lines.append(f"  machine: {m['cpu']} ({m['usable_cores']} cores; flags "
-                 f"{' '.join(m['cpu_flags']) or '-'}), GPUs: {', '.join(m['gpus']) or 'none'}, "
+    lines.append(f"  machine: {m['cpu']} ({m['usable_cores']} cores; ISA {m['isa']}, flags "
+                 f"{' '.join(m['cpu_flags']) or '-'}), oneDNN {onednn_label(m['onednn'])}, "
+                 f"GPUs: {', '.join(m['gpus']) or 'none'}, "
                  f"TF {m['tensorflow']}, load before {m['load_average_before']} after "
                  f"{m['load_average_after']}"
                  f"{' (shared with other load)' if m['other_load_present'] else ''}")
     lines.append(f"  peak host memory: {r['memory']['peak_rss_mib_process']:.0f} MiB "
                  f"(rescore alone {r['memory']['peak_rss_mib_rescore']:.0f} MiB)")
     return "\n".join(lines)
+
+
+def onednn_label(state: Dict) -> str:
+    """'on (rescore)', 'off (user)', … from machine.onednn_state()."""
+    enabled = {True: "on", False: "off", None: "unknown"}[state["enabled"]]
+    return f"{enabled} ({state['decided_by']})"

@@ -14,10 +14,11 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from ..config import Config
-from ..train.checkpoint import RunState
-from ..train.loop import NO_WARMUP, train_loop
-from ..train.schedule import lr_at, scaled_schedule
+from ..config import Config, WarmupConfig
+from ..train.checkpoint import RunState, WarmupState
+from ..train.logging import LogWindow
+from ..train.loop import train_loop
+from ..train.schedule import Warmup
 from .subject import Subject
 
 NEVER = 10 ** 12  # an eval/log/checkpoint cadence no benchmark reaches
@@ -93,18 +94,18 @@ class _NoMetrics:
 
 class FullLoop:
     """`train.loop.train_loop` itself, with evaluation, logging and checkpoints set beyond
-    the run (and the end-of-run evaluation over an empty held-out set)."""
+    the run (and the end-of-run evaluation over an empty held-out set). No warm-up: the
+    steady state is measured, k iterations per call even for an error-based warm-up."""
 
     def __init__(self, subject: Subject, c: Config):
-        o = c.optim
-        max_steps, milestones, _ = scaled_schedule(o.max_steps, o.milestones, 0,
-                                                   o.schedule_scale)
+        steady = dataclasses.replace(c.optim, warmup=WarmupConfig())  # off by default
         self.subject, self.k = subject, c.trainer.steps_per_call
-        self.lr_for = lambda step: lr_at(step, o.lr, milestones, o.gamma)
+        self.warmup = Warmup(steady, WarmupState())
+        self.log_window = LogWindow()
         self.splits = dataclasses.replace(subject.splits,
                                           x_heldout=subject.splits.x_heldout[:0],
                                           y_heldout=subject.splits.y_heldout[:0])
-        self.state = RunState(NO_WARMUP)
+        self.state = RunState(self.warmup.state)
 
     def run(self, iterations: int) -> Timing:
         """Time of the next `iterations` iterations of the loop."""
@@ -112,8 +113,9 @@ class FullLoop:
         watch = Stopwatch()
         train_loop(train_step=self.subject.train_step, eval_step=None, splits=self.splits,
                    state=self.state, checkpoints=_NoCheckpoints(), metrics=_NoMetrics(),
-                   lr_for=self.lr_for, max_steps=start + iterations, order=self.subject.order,
-                   warmup_error=None, eval_every=NEVER, log_every=NEVER,
+                   warmup=self.warmup, log_window=self.log_window,
+                   max_steps=start + iterations, order=self.subject.order,
+                   eval_every=NEVER, log_every=NEVER,
                    checkpoint_every=NEVER, eval_batch_size=1, progress=False,
                    multi_step=self.subject.multi_step, steps_per_call=self.k)
         return watch.stop()

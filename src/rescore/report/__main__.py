@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import List, Optional
 
@@ -45,9 +46,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.fig7:
         written = fig7(runs, out_dir)
         print(f"wrote {written}" if written else "no checkpoints found: no fig7.png")
-    print(f"{len(runs)} run(s); wrote {out_dir / 'table6.md'}, {out_dir / 'table6.csv'}, "
+    print(f"{len(runs)} run(s) ({class_counts(runs)}); wrote {out_dir / 'table6.md'}, "
+          f"{out_dir / 'table6.csv'}, "
           f"{runs_file}" + (f", {figure}" if figure else " (no curves: no fig6.png)"))
     return 0
+
+
+def class_counts(runs) -> str:
+    """How many runs of each class (collect.Run.status), e.g. "3 full, 1 other"."""
+    counts = Counter(run.status for run in runs)
+    names = {"full": "full schedule on CIFAR-10", "scaled": "scaled schedule on CIFAR-10",
+             "other": "other", "unfinished": "unfinished"}
+    return ", ".join(f"{counts[k]} {name}" for k, name in names.items() if counts[k]) or "none"
 
 
 def fig7(runs, out_dir: Path) -> Optional[Path]:

@@ -3,18 +3,27 @@
 A run folder is one holding metrics.jsonl or result.json. A run still training (or killed)
 has no result.json yet: its model, seed and schedule come from Hydra's saved
 .hydra/config.yaml, and it is reported as unfinished, never beside finished runs.
+
+Each finished run is put in one class, reported apart from the others (`Run.status`):
+full (the paper's 64,000 iterations with its milestones, on real CIFAR-10: the only runs
+comparable to the paper), scaled (the paper's schedule times schedule_scale, on CIFAR-10)
+or other (synthetic data, an altered schedule, or a config that does not say), each
+labelled with what it was (`Run.recipe`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..train.schedule import parse_scale, scaled_schedule  # TF-free
+from .paper import ITERATIONS, MILESTONES
 
 Curve = List[Tuple[int, float]]  # (iteration, error as a fraction)
 
@@ -37,17 +46,77 @@ class Run:
     heldout_name: str = "test"  # which split the held-out curve is: test or val
     train_curve: Curve = field(default_factory=list)
     heldout_curve: Curve = field(default_factory=list)
+    # From the run's config; None where it does not say (a result.json without config).
+    data_name: Optional[str] = None  # cifar10 | synthetic
+    train_images: Optional[int] = None  # the training split, after val_split
+    val_split: Optional[int] = None
+    base_max_steps: Optional[int] = None  # optim.max_steps before schedule_scale
+    base_milestones: Optional[Tuple[int, ...]] = None  # optim.milestones before it
 
     @property
     def has_result(self) -> bool:
         return self.test_error is not None
 
     @property
+    def on_cifar10(self) -> bool:
+        return self.data_name == "cifar10"
+
+    @property
+    def paper_schedule(self) -> bool:
+        """The paper's iterations and milestones, before any schedule_scale."""
+        return (self.base_max_steps == ITERATIONS
+                and tuple(self.base_milestones or ()) == MILESTONES)
+
+    @property
     def status(self) -> str:
-        """full | scaled | unfinished: the three kinds of runs the report never mixes."""
+        """full | scaled | other | unfinished: the kinds of runs the report never mixes.
+
+        full: the paper's 64,000 iterations and milestones on real CIFAR-10, run to the end;
+        scaled: the same schedule times schedule_scale ≠ 1, on CIFAR-10; other: anything
+        else that finished (synthetic data, altered iterations or milestones, unknown)."""
         if not (self.has_result and self.finished):
             return "unfinished"
-        return "full" if self.schedule_scale == 1 else "scaled"
+        if not (self.on_cifar10 and self.paper_schedule):
+            return "other"
+        if self.schedule_scale == 1 and self.max_steps == ITERATIONS:
+            return "full"
+        return "scaled" if self.schedule_scale != 1 else "other"
+
+    @property
+    def data_text(self) -> str:
+        """Which data and how much of it was trained on."""
+        name = {"cifar10": "CIFAR-10", "synthetic": "synthetic data"}.get(
+            self.data_name or "", f"data {self.data_name}" if self.data_name else
+            "data set unknown (no config)")
+        if self.train_images is None:
+            return name
+        held = f", {self.val_split:,} held out for validation" if self.val_split else ""
+        return f"{name}, trained on {self.train_images:,} images{held}"
+
+    @property
+    def schedule_text(self) -> str:
+        """How long it trained, and how that differs from the paper's schedule."""
+        if self.max_steps is None:
+            return "schedule unknown"
+        scaled = self.schedule_scale != 1 and not math.isnan(self.schedule_scale)
+        scale = Fraction(self.schedule_scale).limit_denominator(1 << 20) if scaled else 1
+        if self.base_max_steps is None or self.paper_schedule:
+            return f"{self.max_steps:,} iterations" + (f" (schedule_scale={scale})"
+                                                       if scaled else "")
+        own = (f"schedule_scale={scale} of {self.base_max_steps:,} iterations, lr drops at "
+               f"{_numbers(self.base_milestones)}" if scaled
+               else f"lr drops at {_numbers(self.base_milestones)}")
+        return (f"{self.max_steps:,} iterations ({own}; the paper: {ITERATIONS:,}, drops at "
+                f"{_numbers(MILESTONES)})")
+
+    @property
+    def recipe(self) -> str:
+        """What the run was, for the report's section titles and runs.csv."""
+        return f"{self.data_text}; {self.schedule_text}"
+
+
+def _numbers(values) -> str:
+    return ", ".join(f"{v:,}" for v in values or ()) or "none"
 
 
 def find_run_dirs(folders: Iterable[Path]) -> List[Path]:
@@ -119,6 +188,23 @@ def read_run(run_dir: Path) -> Optional[Run]:
     return run
 
 
+def recipe_fields(config: Optional[Dict]) -> Dict:
+    """Run fields saying what a run trained on and for how long, from its config (as
+    result.json or .hydra/config.yaml hold it); empty when the config does not say."""
+    data, optim = (config or {}).get("data") or {}, (config or {}).get("optim") or {}
+    fields: Dict = {}
+    if "name" in data:
+        val_split = int(data.get("val_split", 0))
+        # CIFAR-10's training set is 50,000 images; data=synthetic has synthetic_train
+        total = {"cifar10": 50_000}.get(data["name"], data.get("synthetic_train"))
+        fields.update(data_name=data["name"], val_split=val_split,
+                      train_images=None if total is None else int(total) - val_split)
+    if "max_steps" in optim and "milestones" in optim:
+        fields.update(base_max_steps=int(optim["max_steps"]),
+                      base_milestones=tuple(int(m) for m in optim["milestones"]))
+    return fields
+
+
 def _from_result(run_dir: Path, result: Dict) -> Run:
     return Run(path=run_dir, model=result["model"], shortcut=result.get("shortcut", "A"),
                seed=int(result["seed"]), schedule_scale=float(result["schedule_scale"]),
@@ -127,7 +213,8 @@ def _from_result(run_dir: Path, result: Dict) -> Run:
                config_digest=result.get("config_digest", run_dir.parent.name),
                test_error=float(result["test_error"]), params=result.get("params"),
                wall_time_s=result.get("wall_time_s"),
-               images_per_sec=result.get("images_per_sec"))
+               images_per_sec=result.get("images_per_sec"),
+               **recipe_fields(result.get("config")))
 
 
 def _from_hydra_config(run_dir: Path, records: List[Dict]) -> Optional[Run]:
@@ -146,7 +233,8 @@ def _from_hydra_config(run_dir: Path, records: List[Dict]) -> Optional[Run]:
         return Run(path=run_dir, model=c["model"]["name"],
                    shortcut=c.get("shortcut", {}).get("option", "A"), seed=int(c["seed"]),
                    schedule_scale=float(scale), finished=False, steps=steps,
-                   max_steps=max_steps, config_digest=run_dir.parent.name)
+                   max_steps=max_steps, config_digest=run_dir.parent.name,
+                   **recipe_fields(c))
     if seed_match is None:
         return None
     return Run(path=run_dir, model=run_dir.parent.parent.name, shortcut="?",

@@ -1,9 +1,10 @@
 """Fig. 6 of He et al. 2016: training error (dashed) and held-out error (bold) against
 iterations, plain nets in one panel and ResNets in the other.
 
-One curve per model: of its runs, the one that got furthest (full schedule before scaled,
-then the lowest seed). Runs on different schedule scales are never drawn in one figure
-without saying so: the scales present go in the title.
+One curve per model: of its runs, the one nearest the paper's (CIFAR-10 before other data;
+full schedule, then scaled, unfinished, other; the furthest, then the lowest seed). The
+data sets and schedules of the curves drawn go in the title, and a curve of another data
+set or an altered schedule says so in its label.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .collect import Run  # noqa: E402
-from .table6 import scale_text  # noqa: E402
 
 PANELS = (("plain", re.compile(r"plain(\d+)")), ("ResNet", re.compile(r"resnet(\d+)")))
 DEPTH_COLOURS = {20: "tab:orange", 32: "tab:cyan", 44: "tab:green", 56: "tab:red",
@@ -34,8 +34,9 @@ def depth_of(model: str) -> Optional[int]:
 def representative_runs(runs: List[Run]) -> Dict[str, Run]:
     """model → the run whose curve is drawn."""
     chosen: Dict[str, Run] = {}
-    rank = {"full": 0, "scaled": 1, "unfinished": 2}
-    for run in sorted(runs, key=lambda r: (rank[r.status], -r.steps, r.seed)):
+    rank = {"full": 0, "scaled": 1, "unfinished": 2, "other": 3}
+    for run in sorted(runs, key=lambda r: (not r.on_cifar10, rank[r.status], -r.steps,
+                                           r.seed)):
         if run.train_curve or run.heldout_curve:
             chosen.setdefault(run.model, run)
     return chosen
@@ -61,14 +62,21 @@ def plot_fig6(runs: List[Run], out_file: Path) -> Optional[Path]:
             ax.text(0.5, 0.5, f"no {family} runs found", ha="center", transform=ax.transAxes)
     axes[0].set_ylabel("error (%)")
     axes[0].set_ylim(0, min(100.0, top * 1.05))
-    scales = sorted({scale_text(r.schedule_scale) for r in chosen.values()})
-    heldout = sorted({r.heldout_name for r in chosen.values()})
-    fig.suptitle(f"CIFAR-10: training error (dashed), {'/'.join(heldout)} error (bold); "
-                 f"schedule_scale {', '.join(scales)}", fontsize=10)
+    fig.suptitle(figure_title(list(chosen.values())), fontsize=9)
     fig.tight_layout()
     fig.savefig(out_file, dpi=120)
     plt.close(fig)
     return out_file
+
+
+def figure_title(drawn: List[Run]) -> str:
+    """The data sets and schedules of the curves drawn: a figure never implies CIFAR-10 or
+    the paper's schedule for curves that had neither."""
+    data = sorted({r.data_text.split(",")[0] for r in drawn})
+    schedules = sorted({r.schedule_text for r in drawn})
+    heldout = sorted({r.heldout_name for r in drawn})
+    return (f"{' and '.join(data)}: training error (dashed), {'/'.join(heldout)} error "
+            f"(bold)\n{'; '.join(schedules)}")
 
 
 def _draw(ax, run: Run, family: str) -> float:
@@ -76,6 +84,8 @@ def _draw(ax, run: Run, family: str) -> float:
     label = f"{family}-{depth_of(run.model)}"
     if run.status == "unfinished":
         label += " (unfinished)"
+    if run.status == "other" or not run.on_cifar10:
+        label += f" ({run.data_text.split(',')[0]}, {run.max_steps or '?'} it.)"
     highest = 0.0
     if run.train_curve:
         steps, errors = zip(*run.train_curve)

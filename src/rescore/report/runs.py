@@ -11,7 +11,7 @@ from .collect import Run
 from .table6 import error_of, scale_text
 
 FIELDS = ["model", "seed", "status", "schedule_scale", "steps", "max_steps", "error_pct",
-          "error_from", "wall_time_s", "images_per_sec", "config_digest", "path"]
+          "error_from", "wall_time_s", "images_per_sec", "config_digest", "recipe", "path"]
 
 
 def to_runs_csv(runs: List[Run]) -> str:
@@ -27,7 +27,7 @@ def to_runs_csv(runs: List[Run]) -> str:
             "error_pct": "" if error is None else f"{error:.2f}", "error_from": source,
             "wall_time_s": "" if run.wall_time_s is None else f"{run.wall_time_s:.0f}",
             "images_per_sec": "" if run.images_per_sec is None else f"{run.images_per_sec:.0f}",
-            "config_digest": run.config_digest, "path": str(run.path)})
+            "config_digest": run.config_digest, "recipe": run.recipe, "path": str(run.path)})
     return buffer.getvalue()
 
 

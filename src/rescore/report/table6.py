@@ -1,8 +1,11 @@
 """Table 6 beside the paper: one row per configuration, statistics over its seeds.
 
-Runs are grouped by (status, schedule scale, model, shortcut, config digest): seeds of one
-configuration share a digest, so a row never pools different recipes; full, scaled and
-unfinished runs land in separate sections and are never averaged together.
+Runs are grouped by (status, what they were, schedule scale, model, shortcut, config
+digest): seeds of one configuration share a digest, so a row never pools different
+recipes. Each class (collect.Run.status: full, scaled, other, unfinished) and each recipe
+within it gets its own section, titled with what it was; only the full schedule on real
+CIFAR-10 is called comparable to the paper, and the paper's error stands only beside runs
+on CIFAR-10.
 std is the sample standard deviation (ddof=1, as for the paper's "mean±std" over 5 runs);
 with one seed it is undefined and shown as "–".
 """
@@ -20,9 +23,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .collect import Run
-from .paper import CITATION, OTHER_METHODS, TABLE6, PaperRow, paper_row
+from .paper import CITATION, ITERATIONS, OTHER_METHODS, TABLE6, PaperRow, paper_row
 
-STATUS_ORDER = {"full": 0, "scaled": 1, "unfinished": 2}
+STATUS_ORDER = {"full": 0, "scaled": 1, "other": 2, "unfinished": 3}
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Row:
     config_digest: str
     iterations: str  # "2000", or "1250/2000" for unfinished runs
     source: str  # where the error comes from: final test error, or the last logged one
+    recipe: str = ""  # what the runs were: data, training images, schedule (Run.recipe)
 
     @property
     def n(self) -> int:
@@ -92,7 +96,8 @@ def error_of(run: Run) -> Tuple[Optional[float], str]:
 
 
 def group_key(run: Run) -> tuple:
-    return (run.status, run.schedule_scale, run.model, run.shortcut, run.config_digest)
+    return (run.status, run.recipe, run.schedule_scale, run.model, run.shortcut,
+            run.config_digest)
 
 
 def build_rows(runs: List[Run]) -> List[Row]:
@@ -114,7 +119,10 @@ def _row(members: List[Run], params: Optional[int]) -> Row:
     scored = [(r, e, s) for r, e, s in scored if e is not None]
     return Row(status=first.status, schedule_scale=first.schedule_scale, model=first.model,
                method=method_of(first.model, first.shortcut), layers=layers_of(first.model),
-               params_m=params / 1e6 if params else None, paper=paper_row(first.model),
+               params_m=params / 1e6 if params else None,
+               # the paper's numbers are CIFAR-10's: beside other data they mean nothing
+               paper=paper_row(first.model) if first.on_cifar10 else None,
+               recipe=first.recipe,
                errors=[e for _, e, _ in scored], seeds=[r.seed for r, _, _ in scored],
                config_digest=first.config_digest, iterations=_iterations(members),
                source="; ".join(sorted({s for _, _, s in scored})) or "nothing evaluated yet")
@@ -131,24 +139,29 @@ def _iterations(members: List[Run]) -> str:
 def _row_order(row: Row) -> tuple:
     family = 0 if row.method == "plain" else 1
     scale = -row.schedule_scale if not math.isnan(row.schedule_scale) else 0
-    return (STATUS_ORDER[row.status], scale, family, row.layers or 0, row.model,
+    return (STATUS_ORDER[row.status], scale, row.recipe, family, row.layers or 0, row.model,
             row.config_digest)
 
 
-def section_title(status: str, scale: float) -> str:
-    if status == "full":
-        return "Full schedule (comparable to the paper)"
-    if status == "scaled":
-        return (f"Scaled schedule: schedule_scale={scale_text(scale)} of the paper's "
-                f"iterations (NOT comparable to the paper's numbers)")
-    return ("Unfinished runs (no final result, or stopped before max_steps; "
-            "never averaged with finished runs)")
+SECTION_HEADINGS = {
+    "full": "Full schedule, comparable to the paper",
+    "scaled": "Scaled schedule, NOT comparable to the paper's numbers",
+    "other": "Other runs (not the paper's data or schedule), NOT comparable to the paper's "
+             "numbers",
+    "unfinished": "Unfinished runs (no final result, or stopped before max_steps; never "
+                  "averaged with finished runs)",
+}
+
+
+def section_title(row: Row) -> str:
+    """Whether the section's runs compare with the paper, and what they were."""
+    return f"{SECTION_HEADINGS[row.status]}: {row.recipe}"
 
 
 def sections(rows: List[Row]) -> List[Tuple[str, List[Row]]]:
     out: List[Tuple[str, List[Row]]] = []
     for row in rows:
-        title = section_title(row.status, row.schedule_scale)
+        title = section_title(row)
         if not out or out[-1][0] != title:
             out.append((title, []))
         out[-1][1].append(row)
@@ -179,10 +192,13 @@ def _md_cells(row: Row) -> List[str]:
 
 
 def to_markdown(rows: List[Row]) -> str:
-    lines = ["# CIFAR-10 test error: rescore beside He et al. 2016, Table 6", "",
-             f"Paper values: {CITATION}. Errors are the final test error of each run "
-             "(nothing chosen on the test set); best = lowest over seeds; "
-             "std = sample standard deviation (ddof=1), '–' with one seed.", ""]
+    lines = ["# Test error of rescore's runs beside He et al. 2016, Table 6", "",
+             f"Paper values: {CITATION}: CIFAR-10, {ITERATIONS:,} iterations. Only the "
+             f"section \"Full schedule on CIFAR-10\" is comparable with them; every section "
+             "says what its runs were trained on and for how long. Errors are the final test "
+             "error of each run on its own data set's test set (nothing chosen on the test "
+             "set); best = lowest over seeds; std = sample standard deviation (ddof=1), '–' "
+             "with one seed.", ""]
     if not rows:
         lines += ["No runs found.", ""]
     for title, members in sections(rows):
@@ -199,7 +215,7 @@ def to_markdown(rows: List[Row]) -> str:
 
 CSV_FIELDS = ["status", "schedule_scale", "method", "model", "layers", "params_m",
               "paper_params_m", "paper_error", "paper_mean", "paper_std", "best", "mean",
-              "std", "n", "seeds", "iterations", "config_digest", "error_from"]
+              "std", "n", "seeds", "iterations", "config_digest", "error_from", "recipe"]
 
 
 def to_csv(rows: List[Row]) -> str:
@@ -216,7 +232,7 @@ def to_csv(rows: List[Row]) -> str:
             "paper_std": p.std if p and p.std else "", "best": _num(r.best),
             "mean": _num(r.mean), "std": _num(r.std), "n": r.n,
             "seeds": " ".join(map(str, r.seeds)), "iterations": r.iterations,
-            "config_digest": r.config_digest, "error_from": r.source})
+            "config_digest": r.config_digest, "error_from": r.source, "recipe": r.recipe})
     return buffer.getvalue()
 
 

@@ -1,8 +1,13 @@
-"""Checkpoints: model, optimizer state, iteration, warm-up end and elapsed time.
+"""Checkpoints: model, optimizer state, iteration, elapsed time, and everything the loop
+accumulates between checkpoints: the warm-up (its end and its window of recent training
+errors, `WarmupState`) and the averages of the metrics record being built (`log_window`,
+logging.py). A resumed run so continues exactly where the checkpoint was taken.
 
 The data position is a function of (seed, iteration), so no iterator is saved; the
 optimizer's momentum buffers exist before any restore (optimizer.py), so a restore can be
-checked for having consumed everything it saved.
+checked for having consumed everything it saved. Parts added to the checkpoint later
+(`may_be_missing`) are allowed to be absent from one written by an older rescore: they
+then start empty, and a log line says so.
 
 A resumed run must never quietly start over: the checkpoints are found by listing the
 folder (the `checkpoint` state file may be garbage), tried newest first, and a bad one —
@@ -17,7 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +30,7 @@ import tensorflow as tf
 from ..errors import CheckpointError, DivergedError, SaveError
 from .rundir import CHECKPOINT_PREFIX as PREFIX
 from .rundir import checkpoints_on_disk, next_restart
+from .schedule import NO_WARMUP, WARMUP_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -32,24 +38,46 @@ STATE_FILE = "checkpoint"  # tf.train.CheckpointManager's text-proto list
 CORRUPT_DIR = "corrupt"
 
 
-class RunState(tf.Module):
-    """Everything besides the model and optimizer that a resumed run must continue from."""
+class WarmupState(tf.Module):
+    """The variables of schedule.Warmup: where warm-up ends, and the last `window` training
+    errors (oldest first; the last min(errors_seen, window) entries are real)."""
 
-    def __init__(self, warmup_end: int):
+    def __init__(self, window: int = WARMUP_WINDOW):
+        super().__init__(name="warmup")
+        self.end = tf.Variable(NO_WARMUP, dtype=tf.int64, trainable=False, name="end")
+        self.recent_errors = tf.Variable(tf.zeros([window], tf.float64), trainable=False,
+                                         name="recent_errors")
+        self.errors_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="errors_seen")
+
+
+class RunState(tf.Module):
+    """Everything besides the model, optimizer and accumulators that a resumed run must
+    continue from."""
+
+    def __init__(self, warmup: WarmupState):
         super().__init__(name="run_state")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.warmup_end = tf.Variable(warmup_end, dtype=tf.int64, trainable=False,
-                                      name="warmup_end")
+        # The warm-up's own variable, also kept here: checkpoints from before WarmupState
+        # existed hold the warm-up end at this path (one variable, saved once).
+        self.warmup_end = warmup.end
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="elapsed_s")
         self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
                                          name="train_seconds")
 
 
 class Checkpoints:
-    def __init__(self, directory: Path, keep: int, **trackables):
+    """`trackables` by name. `may_be_missing` maps the names of those added to checkpoints
+    later to what they are: a checkpoint written before them restores without them (they
+    keep their fresh values, and a log line says so)."""
+
+    def __init__(self, directory: Path, keep: int,
+                 may_be_missing: Optional[Dict[str, str]] = None, **trackables):
         self.directory = Path(directory)
         self.keep = keep
         self.trackables = trackables
+        self.may_be_missing = dict(may_be_missing or {})
+        self._fresh = {name: [v.numpy() for v in trackables[name].variables]
+                       for name in self.may_be_missing}
         self.checkpoint = tf.train.Checkpoint(**trackables)
         self.manager = self._manager()
 
@@ -119,10 +147,20 @@ class Checkpoints:
         if not list(index.parent.glob(Path(prefix).name + ".data-*")):
             return f"missing data file {prefix}.data-*"
         try:
-            self.checkpoint.restore(prefix).assert_consumed()
+            saved = _saved_names(prefix)
+            absent = [name for name in self.may_be_missing if name not in saved]
+            for name in absent:  # fresh, even after a newer checkpoint failed half-restored
+                for variable, value in zip(self.trackables[name].variables, self._fresh[name]):
+                    variable.assign(value)  # (a variable shared with a saved part: restored next)
+            checkpoint = self.checkpoint if not absent else tf.train.Checkpoint(
+                **{k: v for k, v in self.trackables.items() if k not in absent})
+            checkpoint.restore(prefix).assert_consumed()
         except Exception as err:  # noqa: BLE001 — truncation surfaces as IndexError, too
             first = str(err).strip().splitlines()[0] if str(err).strip() else ""
             return f"{type(err).__name__}: {first[:300]}"
+        for name in absent:
+            log.info("checkpoint %s holds no %s (written by an older rescore): it starts "
+                     "empty", prefix, self.may_be_missing[name])
         return None
 
     def _forget(self, failures: Dict[str, str], kept: List[str]) -> None:
@@ -152,6 +190,11 @@ def non_finite_variables(trackables: Dict) -> List[str]:
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 bad.append(f"{owner}:{getattr(v, 'path', None) or v.name}")
     return bad
+
+
+def _saved_names(prefix: str) -> Set[str]:
+    """The top-level names (model, state, warmup, …) a checkpoint holds values under."""
+    return {key.split("/", 1)[0] for key, _ in tf.train.list_variables(prefix)}
 
 
 def _step_of(prefix: str) -> int:

@@ -1,7 +1,7 @@
 """One training run, top to bottom: data → model → steps → checkpoints → result.json.
 
-`run(settings, run_dir)` is the only function that sees the config; it unpacks it into
-plain arguments for everything below.
+`run(settings, run_dir)` is the only function that sees the whole config; everything
+below gets a checked group (schedule.Warmup: the optim group) or plain arguments.
 """
 
 from __future__ import annotations
@@ -9,38 +9,39 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import deque
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Dict, Optional
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from ..config import Config, config_digest
+from ..config import Config, DataConfig, config_digest
 from ..data import load_splits
-from ..data.pipeline import BatchOrder, normalization
+from ..data.pipeline import BatchOrder, Splits, normalization
 from ..models import build_model, count_trainable_params, resolved_placement, \
     resolved_shortcut
 from ..errors import DivergedError, Preempted  # noqa: F401 (DivergedError: re-exported)
-from .checkpoint import Checkpoints, RunState
+from .checkpoint import Checkpoints, RunState, WarmupState
 from .distributed import make_distributed_train_step, make_strategy, strategy_scope
-from .logging import MetricsLog, Progress
+from .logging import LogWindow, MetricsLog, Progress
 from .multistep import chunk_lengths, iterate_steps, make_multi_step
 from .optimizer import SGDMomentum
 from .precision import make_loss_scale, precision_policy
 from .rundir import RunLock, choose_run_dir, finished_result
-from .schedule import lr_at, parse_scale, scaled_schedule
+from .schedule import Warmup, parse_scale, scaled_schedule
 from .signals import StopRequest
 from .step import decayed_variables, evaluate, make_eval_step, make_train_step
 from .weights import weights_sha256
+from .weights_file import WEIGHTS_FILE, RunDescription, save_weights_file
 
 log = logging.getLogger(__name__)
 
-NO_WARMUP = -1
-WARMUP_WINDOW = 20  # batches averaged for the "training error below X" warm-up test
+# Parts of a checkpoint that older rescore versions did not save (checkpoint.py restores
+# such a checkpoint without them; they start empty).
+ADDED_TO_CHECKPOINTS = {"warmup": "warm-up error window",
+                        "log_window": "running sums of the next training record"}
 
 
 def configure_tensorflow(threads: int, deterministic: bool) -> None:
@@ -72,34 +73,45 @@ def run(c: Config, run_dir: Path) -> Dict:
             return {**_train(c, run_dir, stop), "run_dir": str(run_dir)}
 
 
+def run_splits(d: DataConfig) -> Splits:
+    """The arrays of a run's data set, split as its config says (also rescore eval's)."""
+    return load_splits(d.name, d.root, d.download, d.val_split, d.synthetic_train,
+                       d.synthetic_test, d.num_classes)
+
+
+def run_model(c: Config) -> keras.Model:
+    """The model a run's config describes (also how rescore eval rebuilds it). Layers keep
+    the precision policy they are built with."""
+    with precision_policy(c.trainer.precision):
+        return build_model(c.model.name, num_classes=c.data.num_classes,
+                           shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
+                           unit=c.unit, **c.model.kwargs)
+
+
 def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     saved = run_dir / "result.json"
     configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
-    splits = load_splits(c.data.name, c.data.root, c.data.download, c.data.val_split,
-                         c.data.synthetic_train, c.data.synthetic_test, c.data.num_classes)
+    splits = run_splits(c.data)
     mean, std = normalization(splits.x_train, c.data.normalize)
 
     keras.utils.set_random_seed(c.seed)  # weight init derives from the run's seed
     strategy = make_strategy(c.trainer.strategy)  # None: one device (distributed.py)
-    # layers keep the precision policy they are built with; mirrored variables need the scope
-    with strategy_scope(strategy), precision_policy(c.trainer.precision):
-        model = build_model(c.model.name, num_classes=c.data.num_classes,
-                            shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
-                            unit=c.unit, **c.model.kwargs)
+    # mirrored variables need the scope
+    with strategy_scope(strategy):
+        model = run_model(c)
     loss_scale = make_loss_scale(c.trainer.precision)  # float16 only
 
     o = c.optim
-    max_steps, milestones, warmup_steps = scaled_schedule(o.max_steps, o.milestones,
-                                                          o.warmup.steps, o.schedule_scale)
-    warmup_cap = scaled_schedule(o.max_steps, [], o.warmup.max_steps, o.schedule_scale)[2]
-    by_error = o.warmup.until_train_error is not None
-    warmup_end = warmup_cap if by_error else (warmup_steps if warmup_steps else NO_WARMUP)
-
+    max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
     with strategy_scope(strategy):  # momentum buffers mirrored like the weights
         optimizer = SGDMomentum(model.trainable_variables, o.momentum, o.nesterov)
-    state = RunState(warmup_end)
+    warmup = Warmup(o, WarmupState())
+    state = RunState(warmup.state)
+    log_window = LogWindow()
     checkpoints = Checkpoints(run_dir / "checkpoints", c.trainer.keep_checkpoints,
+                              may_be_missing=ADDED_TO_CHECKPOINTS,
                               model=model, optimizer=optimizer, state=state,
+                              warmup=warmup.state, log_window=log_window,
                               **({"loss_scale": loss_scale} if loss_scale else {}))
     resumed_from = checkpoints.restore_latest()
     if resumed_from:
@@ -114,25 +126,24 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     multi_step = make_multi_step(train_step, c.trainer.jit_compile) if k > 1 else None
     eval_step = make_eval_step(model, mean, std, jit_compile=c.trainer.jit_compile)
 
-    def lr_for(step: int) -> float:
-        end = int(state.warmup_end)
-        return lr_at(step, o.lr, milestones, o.gamma, o.warmup.lr,
-                     None if end == NO_WARMUP else end)
-
     metrics = MetricsLog(run_dir, resume_step=int(state.step))
     if metrics.dropped:
         log.info("metrics.jsonl: dropped %d records written after iteration %d (they run "
                  "again)", metrics.dropped, int(state.step))
+    if metrics.dropped_events:
+        log.info("tensorboard: dropped %d events written after iteration %d (they run "
+                 "again)", metrics.dropped_events, int(state.step))
     try:
         train_loop(
             train_step=train_step, eval_step=eval_step, splits=splits, state=state,
-            checkpoints=checkpoints, metrics=metrics, lr_for=lr_for, max_steps=max_steps,
+            checkpoints=checkpoints, metrics=metrics, warmup=warmup, log_window=log_window,
+            max_steps=max_steps,
             order=BatchOrder(len(splits.x_train), c.data.batch_size, c.seed),
-            warmup_error=o.warmup.until_train_error, eval_every=c.trainer.eval_every,
+            eval_every=c.trainer.eval_every,
             log_every=c.trainer.log_every, checkpoint_every=c.trainer.checkpoint_every,
             eval_batch_size=c.data.eval_batch_size, progress=c.trainer.progress,
             multi_step=multi_step, steps_per_call=k, stop=stop)
-        result = final_result(c, model, eval_step, splits, state, max_steps)
+        result = final_result(c, model, eval_step, splits, state, warmup, max_steps)
     finally:
         metrics.close()
     for split in ("val", "test"):
@@ -140,6 +151,10 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
             metrics_line = {k.split("_", 1)[1]: v for k, v in result.items()
                             if k.startswith(split + "_")}
             log.info("final %s: %s", split, metrics_line)
+    # The weights before result.json, so a run folder holding a result holds its weights.
+    save_weights_file(run_dir / WEIGHTS_FILE, model, RunDescription(
+        config=result["config"], mean=mean, std=std, weights_sha256=result["weights_sha256"],
+        train_images=len(splits.x_train)))
     unfinished = saved.with_name(saved.name + ".partial")  # write, then rename: a kill
     unfinished.write_text(json.dumps(result, indent=2) + "\n")  # never leaves half of it
     unfinished.replace(saved)
@@ -147,29 +162,33 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
 
 
 def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: Checkpoints,
-               metrics: MetricsLog, lr_for, max_steps: int, order: BatchOrder,
-               warmup_error: Optional[float], eval_every: int, log_every: int,
-               checkpoint_every: int, eval_batch_size: int, progress: Optional[bool],
-               multi_step=None, steps_per_call: int = 1, stop=None) -> None:
+               metrics: MetricsLog, warmup: Warmup, log_window: LogWindow, max_steps: int,
+               order: BatchOrder, eval_every: int, log_every: int, checkpoint_every: int,
+               eval_batch_size: int, progress: Optional[bool], multi_step=None,
+               steps_per_call: int = 1, stop=None) -> None:
     """Iterations state.step … max_steps-1; every random choice from (seed, iteration).
 
+    Whatever accumulates between checkpoints lives in checkpointed variables (`warmup`,
+    `log_window`, `state`), so a resumed run continues the uninterrupted one exactly.
     With `multi_step` (multistep.py), up to `steps_per_call` iterations run per call; the
     body below still sees them one at a time."""
     start = int(state.step)
     bar = Progress(start, max_steps, progress)
-    window = {"loss": 0.0, "errors": 0.0, "images": 0, "steps": 0, "seconds": 0.0}
-    recent_errors: deque = deque(maxlen=WARMUP_WINDOW)
     segment_start = time.perf_counter() - float(state.elapsed)
     batch = order.batch_size
     chunk_length = chunk_lengths(  # one at a time while an error-based warm-up decides lr
-        steps_per_call, max_steps, (eval_every, checkpoint_every),
-        lambda s: warmup_error is not None and s < int(state.warmup_end))
+        steps_per_call, max_steps, (eval_every, checkpoint_every), warmup.decided)
     if stop is not None:  # a stop may only happen where a chunk of iterations ends
         chunk_length = stop.track_chunks(chunk_length, max_steps)
+
+    def save(done: int) -> None:
+        state.elapsed.assign(time.perf_counter() - segment_start)
+        checkpoints.save(done)
+
     for step, lr, out in iterate_steps(
             train_step=train_step, multi_step=multi_step, x_train=splits.x_train,
-            y_train=splits.y_train, order=order, lr_for=lr_for, start=start, stop=max_steps,
-            chunk_length=chunk_length):
+            y_train=splits.y_train, order=order, lr_for=warmup.lr, start=start,
+            stop=max_steps, chunk_length=chunk_length):
         loss = float(out["loss"])
         if not bool(out["finite"]):
             raise DivergedError(
@@ -180,38 +199,26 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
         state.train_seconds.assign_add(seconds)
         state.step.assign(step + 1)
         errors = float(out["errors"])
-        window["loss"] += loss
-        window["errors"] += errors
-        window["images"] += batch
-        window["steps"] += 1
-        window["seconds"] += seconds
-
-        if warmup_error is not None and step < int(state.warmup_end):
-            recent_errors.append(errors / batch)
-            if (len(recent_errors) == recent_errors.maxlen
-                    and np.mean(recent_errors) < warmup_error):
-                state.warmup_end.assign(step + 1)
-                log.info("warm-up ended at iteration %d (train error %.1f%%)", step + 1,
-                         100 * np.mean(recent_errors))
+        log_window.add(loss, errors, batch, seconds)
+        warmup.observe(step, errors / batch)
 
         done = step + 1
-        bar.update(1, loss=loss, lr=lr,
-                   img_s=window["images"] / max(window["seconds"], 1e-9))
+        if bar.bar_shown:
+            bar.update(1, loss=loss, lr=lr, img_s=log_window.images_per_sec())
         if done % log_every == 0 or done == max_steps:
-            metrics.write(done, "train", loss=window["loss"] / window["steps"],
-                          error=window["errors"] / window["images"], lr=lr,
-                          images_per_sec=window["images"] / max(window["seconds"], 1e-9))
-            window = {k: 0 * v for k, v in window.items()}
+            record = log_window.record()
+            metrics.write(done, "train", loss=record["loss"], error=record["error"], lr=lr,
+                          images_per_sec=record["images_per_sec"])
+            bar.line(done, lr=lr, **record)
+            log_window.reset()
         if done % eval_every == 0 or done == max_steps:
             held = evaluate(eval_step, splits.x_heldout, splits.y_heldout, eval_batch_size)
             metrics.write(done, splits.heldout_name, **held)
         if done % checkpoint_every == 0 or done == max_steps:
-            state.elapsed.assign(time.perf_counter() - segment_start)
-            checkpoints.save(done)
+            save(done)
         if stop is not None and done < max_steps and stop.should_stop(done):
             if done % checkpoint_every:  # else saved just above
-                state.elapsed.assign(time.perf_counter() - segment_start)
-                checkpoints.save(done)
+                save(done)
             bar.close()
             stop.pass_on()  # e.g. submitit's requeue, now that the checkpoint exists
             raise Preempted(f"{stop.signal_name}: stopped after iteration {done} of "
@@ -221,7 +228,8 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
     state.elapsed.assign(time.perf_counter() - segment_start)
 
 
-def final_result(c: Config, model, eval_step, splits, state: RunState, max_steps: int) -> Dict:
+def final_result(c: Config, model, eval_step, splits, state: RunState, warmup: Warmup,
+                 max_steps: int) -> Dict:
     """result.json: the final test error (never used to choose anything), size, time, digest."""
     test = evaluate(eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
     result = {
@@ -233,7 +241,7 @@ def final_result(c: Config, model, eval_step, splits, state: RunState, max_steps
         "steps": int(state.step), "max_steps": max_steps,
         "schedule_scale": float(parse_scale(c.optim.schedule_scale)),
         "finished": int(state.step) == max_steps,
-        "warmup_end": int(state.warmup_end),
+        "warmup_end": warmup.end,
         "wall_time_s": float(state.elapsed),
         "images_per_sec": int(state.step) * c.data.batch_size
                           / max(float(state.train_seconds), 1e-9),

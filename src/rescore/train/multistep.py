@@ -113,13 +113,14 @@ def _single(train_step, x_train, y_train, order, lr: float, step: int):
 
 
 def chunk_lengths(steps_per_call: int, stop: int, boundaries: Iterable[int],
-                  one_at_a_time: Callable[[int], bool]) -> Callable[[int], int]:
+                  rates_decided: Callable[[int], bool]) -> Callable[[int], int]:
     """The `chunk_length` the loop hands `iterate_steps`: `steps_per_call`, cut at the
-    boundaries (chunk_end), and 1 while `one_at_a_time(step)` (error-based warm-up)."""
+    boundaries (chunk_end), and 1 until `rates_decided(step)` (schedule.Warmup.decided:
+    an error-based warm-up may still end at any iteration)."""
     boundaries = tuple(boundaries)
 
     def length(step: int) -> int:
-        if one_at_a_time(step):
+        if not rates_decided(step):
             return 1
         return chunk_end(step, steps_per_call, stop, boundaries) - step
 

@@ -1,17 +1,32 @@
-"""The learning rate as a pure function of the iteration (He et al. 2016, §4.2).
+"""Where the learning rate comes from (He et al. 2016, §4.2).
 
 0.1, divided by 10 at 32k and 48k iterations, stop at 64k. For very deep nets the paper
-warms up at 0.01 "until the training error is below 80% (about 400 iterations)": the
-iteration where warm-up ended is state the loop records (and checkpoints), so the rate
-stays a pure function of (iteration, warm-up end).
+warms up at 0.01 "until the training error is below 80% (about 400 iterations)". `Warmup`
+is that warm-up, and the rate it leads into: the iteration where warm-up ended is state
+it keeps (and the checkpoint saves, with the training errors it is still judging), so the
+rate stays a pure function of (iteration, warm-up end).
+
+This module does not import TensorFlow (config checks and the report use the scale
+helpers); the warm-up's variables are made by `train.checkpoint.WarmupState`.
 """
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
-from typing import Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..config import OptimConfig
+    from .checkpoint import WarmupState
+
+log = logging.getLogger(__name__)
 
 Scale = Union[int, float, str, Fraction]
+NO_WARMUP = -1  # Warmup.end of a run that never warms up (result.json's warmup_end)
+WARMUP_WINDOW = 20  # batches averaged for the "training error below X" warm-up test
 
 
 def parse_scale(scale: Scale) -> Fraction:
@@ -50,3 +65,62 @@ def lr_at(step: int, base_lr: float, milestones: Sequence[int], gamma: float = 0
         return float(warmup_lr)
     drops = sum(1 for m in milestones if step >= m)
     return float(base_lr * gamma ** drops)
+
+
+class Warmup:
+    """The warm-up and the rate it leads into, from the config's optim group.
+
+    - no warm-up (the default): `end` is NO_WARMUP and the rate is the milestone schedule;
+    - `optim.warmup.steps`: a fixed warm-up, `end` that many iterations (scaled);
+    - `optim.warmup.until_train_error`: warm up until the mean training error of the last
+      WARMUP_WINDOW batches is below it (`observe`), giving up at `optim.warmup.max_steps`
+      (scaled). Until then `end` holds that cap.
+
+    Everything it accumulates is in `state` (checkpoint.WarmupState): the end and the window
+    of recent errors, so a run stopped during warm-up resumes judging the same batches."""
+
+    def __init__(self, o: "OptimConfig", state: "WarmupState"):
+        _, self.milestones, fixed = scaled_schedule(o.max_steps, o.milestones, o.warmup.steps,
+                                                    o.schedule_scale)
+        self.base_lr, self.gamma, self.warmup_lr = o.lr, o.gamma, o.warmup.lr
+        self.until_error = o.warmup.until_train_error
+        self.cap = scale_steps(o.warmup.max_steps, o.schedule_scale)  # error-based: latest end
+        self.state = state
+        if self.until_error is not None:
+            state.end.assign(self.cap)
+        else:
+            state.end.assign(fixed if fixed else NO_WARMUP)
+
+    @property
+    def end(self) -> int:
+        """The first iteration at the full rate (NO_WARMUP: none)."""
+        return int(self.state.end)
+
+    def lr(self, step: int) -> float:
+        """The rate of iteration `step`: a pure function of (step, warm-up end)."""
+        end = self.end
+        return lr_at(step, self.base_lr, self.milestones, self.gamma, self.warmup_lr,
+                     None if end == NO_WARMUP else end)
+
+    def decided(self, step: int) -> bool:
+        """Are the rates of `step` and every later iteration known now? Not while an
+        error-based warm-up may still end before `step` (the loop then runs one iteration
+        per call, multistep.py)."""
+        if self.until_error is None:
+            return True
+        end = self.end
+        return step >= end or end < self.cap  # past the end, or it ended before the cap
+
+    def observe(self, step: int, error: float) -> None:
+        """The training error (a fraction) of iteration `step`; may end the warm-up after it."""
+        if self.decided(step):
+            return
+        # oldest first, as the loop's deque was: np.mean then sums in the same order
+        window = np.append(self.state.recent_errors.numpy()[1:], error)
+        seen = int(self.state.errors_seen) + 1
+        self.state.recent_errors.assign(window)
+        self.state.errors_seen.assign(seen)
+        if seen >= len(window) and np.mean(window) < self.until_error:
+            self.state.end.assign(step + 1)
+            log.info("warm-up ended at iteration %d (train error %.1f%%)", step + 1,
+                     100 * np.mean(window))

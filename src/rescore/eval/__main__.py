@@ -1,0 +1,117 @@
+"""`rescore eval RUN_DIR`, `rescore eval [--model NAME] WEIGHTS_FILE` (also
+`python -m rescore.eval …`): evaluate a trained model on its data set's test set, the
+single original view, and print the test error, the test loss, the parameter count and
+the weights' sha256.
+
+A run folder is checked against its result.json: the loaded weights must have its
+weights_sha256, and the test error is computed as result.json's was. A weights file that
+rescore wrote carries the run's config, normalisation and hash (train/weights_file.py);
+plain Keras weights need --model and get the default config's normalisation. Nothing is
+written, and the data set is never downloaded.
+
+Exit status: 0 checked · 2 bad arguments, unknown model, unusable stored config · 7 data
+missing or corrupt · 8 weights missing, not fitting the model, or not the recorded ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from ..errors import DataError, RescoreError
+
+PROG = "rescore eval"
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Evaluate trained weights on the test set (single original "
+                               "view) and check them against the run's result.json.")
+    parser.add_argument("path", type=Path, metavar="RUN_DIR|WEIGHTS_FILE",
+                        help="a finished run folder (holding result.json), or a *.weights.h5")
+    parser.add_argument("--model", default=None, metavar="NAME",
+                        help="the model of a weights file that does not say (plain Keras "
+                             "weights); must agree with the run or file otherwise")
+    parser.add_argument("--data-root", default=None, metavar="DIR",
+                        help="where CIFAR-10 is (default: the run's data.root, else "
+                             "$RESCORE_DATA or ~/.cache/rescore); never downloaded")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")
+    try:
+        from .check import check
+        from .target import resolve
+
+        target = resolve(args.path, args.model)
+        outcome = check(target, args.data_root)
+    except DataError as err:
+        print(f"{PROG}: error: {err}\n{PROG} takes the folder as --data-root DIR.",
+              file=sys.stderr)
+        return err.exit_code
+    except RescoreError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    print(report(args.path, target, outcome))
+    return 0
+
+
+def report(path: Path, target, outcome) -> str:
+    from .check import describe_model
+
+    c = target.settings
+    source = (f"{target.weights} (newest checkpoint)" if target.from_checkpoint
+              else str(target.weights))
+    where = "stored in the weights file" if target.description else "recomputed"
+    lines = [
+        f"{PROG}: {path}",
+        f"  model           {describe_model(target)}",
+        f"  params          {outcome.params:,} (trainable)",
+        f"  weights         {source}",
+        f"  weights_sha256  {outcome.weights_sha256}  {_sha_check(target)}",
+        f"  data            {c.data.name} test set, {outcome.test_images:,} images, "
+        f"the single original view, batch {c.data.eval_batch_size}",
+        f"  normalisation   {c.data.normalize} of {outcome.train_images:,} training images "
+        f"({where})",
+        f"  test_error      {outcome.test_error!r}  ({100 * outcome.test_error:.2f} %)"
+        + _against(target, "test_error", outcome.test_error, outcome.test_images),
+        f"  test_loss       {outcome.test_loss!r}"
+        + _against(target, "test_loss", outcome.test_loss),
+    ]
+    if outcome.val_error is not None:
+        lines += [
+            f"  val_error       {outcome.val_error!r}  ({100 * outcome.val_error:.2f} %, "
+            f"{outcome.val_images:,} held-out training images)"
+            + _against(target, "val_error", outcome.val_error, outcome.val_images),
+            f"  val_loss        {outcome.val_loss!r}"
+            + _against(target, "val_loss", outcome.val_loss)]
+    lines += [f"  note: {note}" for note in target.notes]
+    return "\n".join(lines)
+
+
+def _sha_check(target) -> str:
+    if target.expected_sha256 is None:
+        return "(no recorded hash to check against)"
+    return f"(equals the one recorded in {target.expected_from.name})"
+
+
+def _against(target, key: str, value: float, images: Optional[int] = None) -> str:
+    """How a number compares with the run's result.json (run folders only)."""
+    if not target.result or key not in target.result:
+        return ""
+    recorded = target.result[key]
+    if value == recorded:
+        return "  equals result.json's exactly"
+    gap = f", {round(abs(value - recorded) * images)} images" if images else ""
+    return f"  result.json: {recorded!r} (DIFFERS by {abs(value - recorded):.3g}{gap})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

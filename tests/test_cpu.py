@@ -1,0 +1,151 @@
+"""rescore.cpu: the oneDNN decision from (environment, CPU flags), the ISA read from
+/proc/cpuinfo, the thread counts, and the start-up line of a real run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rescore.cpu import (CHOSEN_BY_RESCORE_VAR, ONEDNN_VAR, Cpu, OneDnnChoice, ThreadCounts,
+                         choose_onednn, isa_level, parse_cpuinfo, startup_line, thread_counts,
+                         tensorflow_would_enable)
+from rescore.errors import ConfigError
+
+# Flag sets as /proc/cpuinfo shows them (trimmed to the vector ones and a few others).
+ZEN3_AVX2 = frozenset("sse4_2 fma avx avx2 bmi2 sha_ni vaes".split())  # AMD EPYC Zen 3
+CASCADE_LAKE_VNNI = frozenset("fma avx2 avx512f avx512bw avx512_vnni".split())
+ZEN4 = frozenset("fma avx2 avx512f avx512bw avx512_bf16 avx512_vnni".split())  # this machine
+SAPPHIRE_RAPIDS_AMX = frozenset(
+    "fma avx2 avx512f avx512_vnni avx512_bf16 avx512_fp16 avx_vnni amx_tile amx_bf16 "
+    "amx_int8".split())
+ALDER_LAKE_AVX_VNNI = frozenset("fma avx2 avx_vnni".split())
+
+SET_BY_RESCORE = "TensorFlow's own default on this CPU, made explicit"
+TURNED_ON_BY_RESCORE = ("TensorFlow leaves it off on CPUs without AVX-512 VNNI/BF16, "
+                        "AVX-VNNI or AMX, which trains 1.9x slower on AVX2 (issue 17)")
+
+
+@pytest.mark.parametrize("flags, isa, tensorflow_default, why", [
+    (ZEN3_AVX2, "avx2", False, TURNED_ON_BY_RESCORE),
+    (CASCADE_LAKE_VNNI, "avx512", True, SET_BY_RESCORE),
+    (ZEN4, "avx512_bf16", True, SET_BY_RESCORE),
+    (SAPPHIRE_RAPIDS_AMX, "amx", True, SET_BY_RESCORE),
+    (ALDER_LAKE_AVX_VNNI, "avx2", True, SET_BY_RESCORE),
+])
+def test_unset_variable_rescore_turns_onednn_on(flags, isa, tensorflow_default, why):
+    assert isa_level(flags) == isa
+    assert tensorflow_would_enable(flags) is tensorflow_default
+    assert choose_onednn({}, flags) == OneDnnChoice(True, "rescore", "1", why)
+
+
+@pytest.mark.parametrize("value, enabled", [("0", False), ("1", True), ("false", False),
+                                            ("TRUE", True)])
+@pytest.mark.parametrize("flags", [ZEN3_AVX2, SAPPHIRE_RAPIDS_AMX])
+def test_the_users_value_wins(value, enabled, flags):
+    assert choose_onednn({ONEDNN_VAR: value}, flags) == OneDnnChoice(
+        enabled, "user", value, f"{ONEDNN_VAR} set by the user")
+
+
+def test_a_value_tensorflow_would_ignore_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"TF_ENABLE_ONEDNN_OPTS='yes' .* use 1 or true"):
+        choose_onednn({ONEDNN_VAR: "yes"}, ZEN3_AVX2)
+    with pytest.raises(ConfigError):
+        choose_onednn({ONEDNN_VAR: ""}, ZEN3_AVX2)  # TensorFlow ignores an empty value too
+
+
+def test_a_value_inherited_from_a_rescore_parent_is_rescores_choice():
+    inherited = {ONEDNN_VAR: "1", CHOSEN_BY_RESCORE_VAR: "1"}
+    assert choose_onednn(inherited, ZEN3_AVX2).decided_by == "rescore"
+    overridden = {ONEDNN_VAR: "0", CHOSEN_BY_RESCORE_VAR: "1"}  # the user changed it since
+    assert choose_onednn(overridden, ZEN3_AVX2) == OneDnnChoice(
+        False, "user", "0", f"{ONEDNN_VAR} set by the user")
+
+
+@pytest.mark.parametrize("flags, tensorflow_loaded, why", [
+    (frozenset(), False, "ISA unknown, for which rescore has no measurement"),
+    (frozenset("sse4_2 avx".split()), False, "ISA below-avx2, for which rescore has no "
+                                               "measurement"),
+    (ZEN3_AVX2, True, "TensorFlow was loaded before rescore could choose"),
+])
+def test_left_to_tensorflow(flags, tensorflow_loaded, why):
+    assert choose_onednn({}, flags, tensorflow_loaded) == OneDnnChoice(
+        None, "tensorflow", None, why)
+
+
+def test_cpuinfo_gives_the_first_processors_model_and_flags():
+    text = ("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC 7B13\n"
+            "flags\t\t: fpu avx2 fma\n\nprocessor\t: 1\ncpu family\t: 6\nmodel\t\t: 85\n"
+            "model name\t: other\nflags\t\t: fpu\n")
+    assert parse_cpuinfo(text) == Cpu("AMD EPYC 7B13", frozenset({"fpu", "avx2", "fma"}),
+                                      "family 25 model 1")
+    arm = "processor\t: 0\nFeatures\t: fp asimd sve\nCPU implementer\t: 0x41\n"
+    assert parse_cpuinfo(arm).flags == frozenset() and isa_level(frozenset()) == "unknown"
+
+
+def test_thread_counts():
+    assert thread_counts(3, {}, 2) == ThreadCounts(3, 3, "trainer.threads=3")
+    default = "trainer.threads=0: TensorFlow's default, one per usable core"
+    assert thread_counts(0, {}, 2) == ThreadCounts(2, 2, default)
+    env = {"TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "zero"}
+    assert thread_counts(0, env, 4) == ThreadCounts(4, 1, default + "; TF_NUM_INTEROP_THREADS=1")
+
+
+def test_startup_line():
+    line = startup_line(Cpu("AMD EPYC", ZEN3_AVX2), choose_onednn({}, ZEN3_AVX2), True, "1",
+                        ThreadCounts(2, 2, "trainer.threads=2"))
+    assert line == (f"CPU AMD EPYC, ISA avx2; oneDNN on (rescore: {TURNED_ON_BY_RESCORE}; "
+                    f"TF_ENABLE_ONEDNN_OPTS=1); threads: intra-op 2, inter-op 2 "
+                    f"(trainer.threads=2)")
+
+
+def smoke(tmp_path, **env_changes):
+    """`python -m rescore experiment=smoke` with TF_ENABLE_ONEDNN_OPTS as given (None:
+    unset); its stdout, and the run folder's log."""
+    env = {k: v for k, v in os.environ.items() if k not in (ONEDNN_VAR, CHOSEN_BY_RESCORE_VAR)}
+    env.update({k: v for k, v in env_changes.items() if v is not None},
+               TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "rescore", "experiment=smoke",
+                           f"out_root={tmp_path}"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = tmp_path.rglob("result.json")
+    return proc.stdout, (result.parent / "__main__.log").read_text(), json.loads(
+        result.read_text())
+
+
+def cpu_lines(log: str):
+    return [line.split(" - ", 1)[1] for line in log.splitlines() if "[rescore.cpu]" in line]
+
+
+@pytest.mark.parametrize("user_value", [None, "0"])
+def test_a_run_logs_what_it_chose_once(tmp_path, user_value):
+    """On this machine's kind of CPU, whatever it is: the line in stdout and in the run's log,
+    naming who decided and the variable TensorFlow read inside the process."""
+    from rescore.cpu import read_cpu
+
+    stdout, log, _ = smoke(tmp_path, **{ONEDNN_VAR: user_value})
+    (line,) = cpu_lines(log)
+    assert cpu_lines(stdout) == [line]
+    flags = read_cpu().flags
+    assert line.startswith(f"CPU {read_cpu().model}, ISA {isa_level(flags)}; oneDNN ")
+    if user_value == "0":
+        assert "oneDNN off (user: TF_ENABLE_ONEDNN_OPTS set by the user; " \
+               "TF_ENABLE_ONEDNN_OPTS=0)" in line
+    elif "avx2" in flags:
+        choice = choose_onednn({}, flags)
+        assert f"oneDNN on (rescore: {choice.why}; TF_ENABLE_ONEDNN_OPTS=1)" in line
+    assert "threads: intra-op " in line
+
+
+def test_a_bad_value_stops_the_app_before_anything_runs(tmp_path):
+    env = {**os.environ, ONEDNN_VAR: "on", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, "-m", "rescore", "experiment=smoke",
+                           f"out_root={tmp_path}"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == ConfigError.exit_code == 2
+    assert proc.stderr == ("rescore: error: TF_ENABLE_ONEDNN_OPTS='on' is not a value "
+                           "TensorFlow reads: use 1 or true (oneDNN on), 0 or false (off), "
+                           "or unset it to let rescore choose for this CPU\n")
+    assert not any(tmp_path.iterdir())
