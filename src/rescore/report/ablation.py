@@ -112,11 +112,20 @@ def _unit(run: Run) -> Dict:
 
 
 def table6_value(run: Run) -> Optional[PaperValue]:
-    """He et al. 2016, Table 6: CIFAR-10, option A, the original unit."""
+    """He et al. 2016, Table 6: CIFAR-10, option A, the original unit (the CIFAR v1
+    family's own: unit.placement unset or original, identity shortcuts)."""
     row: Optional[PaperRow] = paper_row(run.model)
-    if row is None or not run.on_cifar10 or run.shortcut != "A" or _unit(run) != UNIT_DEFAULTS:
+    if row is None or not run.on_cifar10 or run.shortcut != "A" or not _original_unit(run):
         return None
     return PaperValue("Table 6", row.error_text(), row.error)
+
+
+def _original_unit(run: Run) -> bool:
+    unit = _unit(run)
+    placement = run.placement or unit.pop("placement", None) or "original"
+    unit.pop("placement", None)
+    others = {k: v for k, v in UNIT_DEFAULTS.items() if k != "placement"}
+    return placement == "original" and unit == others
 
 
 def he2016b_value(run: Run) -> Optional[PaperValue]:

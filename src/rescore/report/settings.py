@@ -10,7 +10,8 @@ setting: its values show as "?".
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import typing
+from dataclasses import asdict, fields, is_dataclass
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -119,13 +120,37 @@ def setting_text(setting: Setting) -> str:
 
 
 def setting_order(setting: Setting) -> tuple:
-    """Rows sorted by their values: unknown last, null first, numbers by size."""
-    def one(value: Any) -> tuple:
+    """Rows sorted by their values: null first, then a choice in the schema's order (the
+    placements as Fig. 4 of He et al. 2016b lists them), numbers by size, other text
+    alphabetically, unknown last."""
+    orders = choice_orders()
+
+    def one(key: str, value: Any) -> tuple:
         if value == UNKNOWN:
-            return (3, "")
+            return (4, 0.0, "")
         if value is None:
-            return (0, "")
+            return (0, 0.0, "")
+        if key in orders and value in orders[key]:
+            return (1, float(orders[key].index(value)), "")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return (1, float(value), "")
-        return (2, value_text(value))
-    return tuple(one(v) for _, v in setting)
+            return (2, float(value), "")
+        return (3, 0.0, value_text(value))
+    return tuple(one(k, v) for k, v in setting)
+
+
+@lru_cache(maxsize=1)
+def choice_orders() -> Dict[str, List[str]]:
+    """Dotted key → its Choice enum's values in declaration order (config.py)."""
+    return dict(_choices(Config, ""))
+
+
+def _choices(schema: type, prefix: str) -> Iterable[Tuple[str, List[str]]]:
+    hints = typing.get_type_hints(schema)
+    for f in fields(schema):
+        hint = hints[f.name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if typing.get_origin(hint) is typing.Union and len(args) == 1 else hint
+        if is_dataclass(hint):
+            yield from _choices(hint, f"{prefix}{f.name}.")
+        elif isinstance(hint, type) and issubclass(hint, Enum):
+            yield f"{prefix}{f.name}", [m.value for m in hint]
