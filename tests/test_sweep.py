@@ -4,6 +4,7 @@ result, and the process exits 6 if any job failed or diverged."""
 
 import json
 import math
+import os
 
 import pytest
 
@@ -43,7 +44,9 @@ def test_failing_jobs_do_not_stop_the_sweep_and_are_summarised(first_sweep):
     assert invalid["error"].startswith("ConfigError: invalid config")
     assert "optim.lr must be > 0, got -1.0" in invalid["error"]
 
-    table = (tmp_path / "out" / "smoke" / "sweep_summary.md").read_text().splitlines()
+    markdown = (tmp_path / "out" / "smoke" / "sweep_summary.md").read_text()
+    assert "Varied: optim.lr (0.05, 1e+30, -1)." in markdown  # the keys the sweep varied
+    table = [line for line in markdown.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 3
     assert "| finished | " in table[2] and f"{100 * finished['test_error']:.2f}%" in table[2]
     assert "| diverged | — |" in table[3] and "| failed | — |" in table[4]
@@ -53,3 +56,90 @@ def test_rerunning_a_sweep_reports_finished_jobs_without_training(first_sweep):
     proc, jobs = sweep(first_sweep[0])
     assert proc.returncode == 6
     assert [j["status"] for j in jobs] == ["already_finished", "diverged", "failed"]
+
+
+# ------------------------------------- several sweeps into one folder (issue 12)
+
+def _hydra_config(sweep_dir, job=0, run_dir="", overrides=()):
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"hydra": {
+        "mode": RunMode.MULTIRUN, "sweep": {"dir": str(sweep_dir)},
+        "overrides": {"task": list(overrides)}, "job": {"num": job},
+        "runtime": {"output_dir": str(run_dir)}}})
+
+
+def _run_sweep(sweep_dir, command, jobs):
+    """What Hydra calls on the callback for a sweep: `jobs` (overrides, run folder,
+    status, test error) in order."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from rescore import sweep as sweep_module
+
+    callback = sweep_module.SweepSummary()
+    callback.on_multirun_start(_hydra_config(sweep_dir, overrides=command))
+    for num, (overrides, run_dir, status, error) in enumerate(jobs):
+        config = _hydra_config(sweep_dir, num, run_dir, overrides)
+        callback.on_job_start(config)
+        if status == "failed":
+            sweep_module.report_job(status, error="ConfigError: invalid config")
+        else:
+            sweep_module.report_job(status, test_error=error, run_dir=str(run_dir))
+        callback.on_job_end(config, JobReturn(overrides=list(overrides),
+                                              status=JobStatus.COMPLETED))
+    callback.on_multirun_end(_hydra_config(sweep_dir, overrides=command))
+    return sweep_module.last_summary
+
+
+def test_a_second_sweep_into_the_folder_keeps_the_first_ones_jobs(tmp_path, monkeypatch):
+    from rescore.sweep import SWEEP_ID_ENV
+
+    monkeypatch.setenv(SWEEP_ID_ENV, "restored after the test")
+    sweep_dir = tmp_path / "out" / "units"
+    a, b, c = (sweep_dir / "resnet110" / d / "seed=0" for d in ("da", "db", "dc"))
+    first = _run_sweep(sweep_dir, ["model=resnet110", "optim.lr=0.1,0.05"], [
+        (["model=resnet110", "optim.lr=0.1"], a, "finished", 0.07),
+        (["model=resnet110", "optim.lr=0.05"], b, "finished", 0.08)])
+    assert [j["status"] for j in first] == ["finished", "finished"]
+    # Same name, other overrides: one new run folder (fails), one swept again.
+    second = _run_sweep(sweep_dir, ["model=resnet110", "optim.lr=0.02,0.1"], [
+        (["model=resnet110", "optim.lr=0.02"], c, "failed", None),
+        (["model=resnet110", "optim.lr=0.1"], a, "already_finished", 0.07)])
+    # The exit status of the second sweep is about its own jobs only.
+    assert [(j["job"], j["status"]) for j in second] == [(0, "failed"),
+                                                         (1, "already_finished")]
+
+    summary = json.loads((sweep_dir / "sweep_summary.json").read_text())
+    jobs = summary["jobs"]
+    # b from the first sweep stays; a appears once, as the second sweep left it.
+    assert [(j["run_dir"], j["status"]) for j in jobs] == [
+        (str(b), "finished"), (str(c), "failed"), (str(a), "already_finished")]
+    sweeps = summary["sweeps"]
+    assert [s["overrides"] for s in sweeps] == [["model=resnet110", "optim.lr=0.1,0.05"],
+                                                ["model=resnet110", "optim.lr=0.02,0.1"]]
+    assert [j["sweep"] for j in jobs] == [sweeps[0]["sweep"]] + [sweeps[1]["sweep"]] * 2
+    assert sweeps[1]["varied"] == {"optim.lr": ["0.02", "0.1"]}
+    assert summary["varied"] == {"optim.lr": ["0.05", "0.02", "0.1"]}
+
+    markdown = (sweep_dir / "sweep_summary.md").read_text()
+    assert "Varied: optim.lr (0.05, 0.02, 0.1)." in markdown
+    titles = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert titles == [f"## Sweep {sweeps[0]['sweep']}: `model=resnet110 optim.lr=0.1,0.05`",
+                      f"## Sweep {sweeps[1]['sweep']}: `model=resnet110 optim.lr=0.02,0.1`"]
+    first_section = markdown.split("## Sweep")[1]
+    assert "| 1 | model=resnet110 optim.lr=0.05 | finished | 8.00% |" in first_section
+    assert "optim.lr=0.1 " not in first_section  # re-swept: listed under the second
+
+
+def test_without_the_environment_a_job_files_under_the_latest_sweep(tmp_path, monkeypatch):
+    from rescore.sweep import SWEEP_ID_ENV, current_sweep
+
+    monkeypatch.setenv(SWEEP_ID_ENV, "x")
+    sweep_dir = tmp_path / "s"
+    _run_sweep(sweep_dir, ["optim.lr=0.1"], [(["optim.lr=0.1"], sweep_dir / "r", "finished",
+                                             0.1)])
+    started = os.environ[SWEEP_ID_ENV]
+    monkeypatch.delenv(SWEEP_ID_ENV)  # a launcher that did not pass it on
+    assert current_sweep(sweep_dir) == started
+    assert current_sweep(tmp_path / "empty") == "unknown"

@@ -1,6 +1,7 @@
-"""rescore.report: Table 6 and Fig. 6 of He et al. 2016 from the runs in some folders.
+"""rescore.report: Table 6 and Fig. 6 of He et al. 2016 from the runs in some folders, and
+an ablation table over the config keys the runs differ in.
 
-    python -m rescore.report outputs/table6 outputs/fig6 [--out DIR]
+    python -m rescore.report outputs/table6 outputs/fig6 [--by KEY[,KEY]] [--out DIR]
 """
 
 from .collect import Run, collect

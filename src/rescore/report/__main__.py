@@ -1,6 +1,8 @@
-"""`python -m rescore.report FOLDER [FOLDER ...] [--out DIR]` and `rescore-report`:
-read every run found under the folders, write table6.md/.csv, runs.csv (one line per run:
-status, wall time, speed) and fig6.png into the first folder (or --out), print the table."""
+"""`python -m rescore.report FOLDER [FOLDER ...] [--by KEY[,KEY]] [--out DIR]` and
+`rescore-report`: read every run found under the folders, write table6.md/.csv, runs.csv
+(one line per run: status, wall time, speed) and fig6.png into the first folder (or --out),
+print the table. Where the runs differ in some config keys (or --by names them), also the
+ablation over those keys: ablation.md/.csv, ablation_means.png, ablation_curves.png."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import List, Optional
 
 from .collect import collect
 from .runs import write_runs
+from .settings import UnknownKeyError
 from .table6 import build_rows, write_table
 
 
@@ -21,6 +24,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="sweep or run folders, searched recursively for runs")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write the report (default: the first folder)")
+    parser.add_argument("--by", default=None, metavar="KEY[,KEY]",
+                        help="dotted config keys to group the ablation table by, e.g. "
+                             "unit.placement or model.name,optim.lr (default: the result-"
+                             "defining keys that differ across the runs)")
     parser.add_argument("--fig7", action="store_true",
                         help="also fig7.png: std of layer responses from each model's latest "
                              "checkpoint (loads TensorFlow and the runs' data)")
@@ -35,9 +42,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"rescore-report: not a folder, skipped: {', '.join(missing)}", file=sys.stderr)
     if not found:
         return 2
+    runs = collect(found)
+    try:
+        keys = ablation_keys(args.by, runs)
+    except UnknownKeyError as err:  # before anything is written
+        print(f"rescore-report: {err}", file=sys.stderr)
+        return 2
     out_dir = args.out or found[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = collect(found)
     print(write_table(build_rows(runs), out_dir))
     runs_file = write_runs(runs, out_dir)
     from .figures import plot_fig6  # matplotlib only when there is something to draw
@@ -49,7 +61,36 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"{len(runs)} run(s) ({class_counts(runs)}); wrote {out_dir / 'table6.md'}, "
           f"{out_dir / 'table6.csv'}, "
           f"{runs_file}" + (f", {figure}" if figure else " (no curves: no fig6.png)"))
+    if keys:
+        print(ablation(runs, keys, out_dir))
+    elif runs:
+        print("no result-defining config key differs across these runs: no ablation report "
+              "(--by KEY makes one)")
     return 0
+
+
+def ablation_keys(by: Optional[str], runs) -> List[str]:
+    """The keys to group the ablation by: --by's, checked, or the ones that differ."""
+    from .settings import check_keys, differing_keys
+
+    if by is None:
+        return differing_keys(runs)
+    keys = [k.strip() for k in by.split(",") if k.strip()]
+    check_keys(keys, runs)
+    return keys
+
+
+def ablation(runs, keys: List[str], out_dir: Path) -> str:
+    """Writes the ablation's files; returns its table and what was written."""
+    from .ablation import build_ablation, write_ablation
+    from .ablation_plot import plot_curves, plot_means
+
+    rows = build_ablation(runs, keys)
+    markdown = write_ablation(rows, keys, out_dir)
+    written = [out_dir / "ablation.md", out_dir / "ablation.csv",
+               plot_means(rows, keys, out_dir / "ablation_means.png"),
+               plot_curves(rows, keys, out_dir / "ablation_curves.png")]
+    return markdown + "wrote " + ", ".join(str(w) for w in written if w)
 
 
 def class_counts(runs) -> str:

@@ -52,6 +52,8 @@ class Run:
     val_split: Optional[int] = None
     base_max_steps: Optional[int] = None  # optim.max_steps before schedule_scale
     base_milestones: Optional[Tuple[int, ...]] = None  # optim.milestones before it
+    placement: Optional[str] = None  # the unit placement it was built with (result.json)
+    config: Optional[Dict] = None  # the whole config as saved, for the ablation report
 
     @property
     def has_result(self) -> bool:
@@ -85,9 +87,7 @@ class Run:
     @property
     def data_text(self) -> str:
         """Which data and how much of it was trained on."""
-        name = {"cifar10": "CIFAR-10", "synthetic": "synthetic data"}.get(
-            self.data_name or "", f"data {self.data_name}" if self.data_name else
-            "data set unknown (no config)")
+        name = data_set_name(self.data_name)
         if self.train_images is None:
             return name
         held = f", {self.val_split:,} held out for validation" if self.val_split else ""
@@ -113,6 +113,16 @@ class Run:
     def recipe(self) -> str:
         """What the run was, for the report's section titles and runs.csv."""
         return f"{self.data_text}; {self.schedule_text}"
+
+
+DATA_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "synthetic": "synthetic data"}
+
+
+def data_set_name(data_name: Optional[str]) -> str:
+    """How titles name a run's data set (config data.name)."""
+    if not data_name:
+        return "data set unknown (no config)"
+    return DATA_NAMES.get(data_name, f"data {data_name}")
 
 
 def _numbers(values) -> str:
@@ -214,6 +224,7 @@ def _from_result(run_dir: Path, result: Dict) -> Run:
                test_error=float(result["test_error"]), params=result.get("params"),
                wall_time_s=result.get("wall_time_s"),
                images_per_sec=result.get("images_per_sec"),
+               placement=result.get("placement"), config=result.get("config") or None,
                **recipe_fields(result.get("config")))
 
 
@@ -233,7 +244,7 @@ def _from_hydra_config(run_dir: Path, records: List[Dict]) -> Optional[Run]:
         return Run(path=run_dir, model=c["model"]["name"],
                    shortcut=c.get("shortcut", {}).get("option", "A"), seed=int(c["seed"]),
                    schedule_scale=float(scale), finished=False, steps=steps,
-                   max_steps=max_steps, config_digest=run_dir.parent.name,
+                   max_steps=max_steps, config_digest=run_dir.parent.name, config=c,
                    **recipe_fields(c))
     if seed_match is None:
         return None

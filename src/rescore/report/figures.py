@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import matplotlib
 
@@ -46,23 +46,41 @@ def plot_fig6(runs: List[Run], out_file: Path) -> Optional[Path]:
     chosen = representative_runs(runs)
     if not chosen:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    top = 20.0  # the paper's y-range, widened when scaled runs sit higher
-    for ax, (family, pattern) in zip(axes, PANELS):
+    panels = []
+    for family, pattern in PANELS:
         members = sorted((r for m, r in chosen.items() if pattern.fullmatch(m)),
                          key=lambda r: depth_of(r.model) or 0)
-        for run in members:
-            top = max(top, _draw(ax, run, family))
-        ax.set_title(f"{family} nets")
+        panels.append((f"{family} nets", [(_fig6_label(run, family),
+                                           DEPTH_COLOURS.get(depth_of(run.model)), run)
+                                          for run in members],
+                       f"no {family} runs found"))
+    return plot_curve_panels(panels, figure_title(list(chosen.values())), out_file)
+
+
+Curves = List[Tuple[str, Optional[str], Run]]  # (label, colour, run) per curve
+
+
+def plot_curve_panels(panels: List[Tuple[str, Curves, str]], title: str, out_file: Path,
+                      panel_width: float = 5.5) -> Path:
+    """Fig. 6's style: per panel (title, curves, text when empty), each run's training
+    error dashed and held-out error bold, on one shared error axis."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_width * len(panels), 4.2),
+                             sharey=True, squeeze=False)
+    axes = axes[0]
+    top = 20.0  # the paper's y-range, widened when scaled runs sit higher
+    for ax, (panel_title, curves, empty_text) in zip(axes, panels):
+        for label, colour, run in curves:
+            top = max(top, draw_run(ax, run, label, colour))
+        ax.set_title(panel_title)
         ax.set_xlabel("iterations")
         ax.grid(alpha=0.3)
-        if members:
+        if curves:
             ax.legend(fontsize=8, loc="best")
         else:
-            ax.text(0.5, 0.5, f"no {family} runs found", ha="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, empty_text, ha="center", transform=ax.transAxes)
     axes[0].set_ylabel("error (%)")
     axes[0].set_ylim(0, min(100.0, top * 1.05))
-    fig.suptitle(figure_title(list(chosen.values())), fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out_file, dpi=120)
     plt.close(fig)
@@ -79,13 +97,18 @@ def figure_title(drawn: List[Run]) -> str:
             f"(bold)\n{'; '.join(schedules)}")
 
 
-def _draw(ax, run: Run, family: str) -> float:
-    colour = DEPTH_COLOURS.get(depth_of(run.model))
+def _fig6_label(run: Run, family: str) -> str:
     label = f"{family}-{depth_of(run.model)}"
     if run.status == "unfinished":
         label += " (unfinished)"
     if run.status == "other" or not run.on_cifar10:
         label += f" ({run.data_text.split(',')[0]}, {run.max_steps or '?'} it.)"
+    return label
+
+
+def draw_run(ax, run: Run, label: str, colour: Optional[str]) -> float:
+    """One run's curves: training error dashed, held-out error bold (labelled); returns
+    the highest error of their later halves, for the y-range."""
     highest = 0.0
     if run.train_curve:
         steps, errors = zip(*run.train_curve)

@@ -1,0 +1,269 @@
+"""The ablation table: one row per setting of some config keys (`--by unit.placement`, or
+the keys that differ across the runs), statistics over its seeds, beside the paper.
+
+Rows are grouped by (class, data set, setting): full, scaled, other and unfinished runs
+(collect.Run.status) and different data sets are never pooled, and each (class, data
+set) gets its own section, titled with both. Per row:
+- test error: mean, sample std (ddof=1), n and the 95 % Student-t interval of the mean
+  (stats.py) of each run's final test error (unfinished runs: their last logged held-out
+  error, labelled as not final);
+- training error at the end: the mean over the row's runs of the last logged training
+  error (metrics.jsonl: the running error of the last log window, augmented images,
+  training mode, as Fig. 6's dashed curves);
+- the paper's value where it has one, on CIFAR-10 only: Table 6 (He et al. 2016) for a
+  Table-6 model with option A and the family's own unit; He et al. 2016b Table 1 or 2
+  (paper.unit_paper_error) for a ResNet-110/164 unit. Beside full-schedule rows it is the
+  comparison; beside any other class it is shown but marked not comparable.
+Runs of one row that differ in another key (one not grouped on) are pooled and the
+report says which keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..config import UnitConfig
+from .collect import Run, data_set_name
+from .paper import CITATION, FAIL, HE2016B_CITATION, PaperRow, UnitRow, paper_row, \
+    unit_paper_error
+from .settings import (Setting, differing_keys, flatten, setting_of, setting_order,
+                       setting_text, value_text)
+from .stats import Summary, summarize
+from .table6 import SECTION_HEADINGS, STATUS_ORDER, error_of
+
+UNIT_DEFAULTS = flatten(asdict(UnitConfig()))
+
+
+@dataclass
+class PaperValue:
+    """One published error beside a row: where it is from and whether it compares."""
+    source: str  # "Table 6" | "He 2016b Table 2, BN after addition" ...
+    text: str  # as printed: "8.17", "6.43 (6.61±0.16)", "fail"
+    value: Optional[float]  # % (Table 6: the best), None for "fail"
+
+
+@dataclass
+class AblationRow:
+    status: str
+    data_name: Optional[str]
+    setting: Setting
+    runs: List[Run]
+    test: Summary  # % test error per run
+    train: Summary  # % training error at the end, per run that logged one
+    error_from: str
+    pooled: List[str] = field(default_factory=list)  # other keys that vary inside the row
+    table6: Optional[PaperValue] = None
+    he2016b: Optional[PaperValue] = None
+
+    @property
+    def seeds(self) -> List[int]:
+        return [r.seed for r in self.runs]
+
+    @property
+    def comparable(self) -> bool:
+        """Only the full schedule on CIFAR-10 compares with the paper's numbers."""
+        return self.status == "full"
+
+    @property
+    def recipes(self) -> List[str]:
+        return sorted({r.recipe for r in self.runs})
+
+    @property
+    def iterations(self) -> str:
+        return ",".join(sorted({str(r.steps) for r in self.runs}, key=int))
+
+
+def build_ablation(runs: Sequence[Run], keys: Sequence[str]) -> List[AblationRow]:
+    groups: Dict[tuple, List[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.status, run.data_name, setting_of(run, keys)), []).append(run)
+    rows = [_row(status, data, setting, members, keys)
+            for (status, data, setting), members in groups.items()]
+    return sorted(rows, key=lambda r: (STATUS_ORDER[r.status], r.data_name or "~",
+                                       setting_order(r.setting)))
+
+
+def _row(status: str, data_name: Optional[str], setting: Setting, members: List[Run],
+         keys: Sequence[str]) -> AblationRow:
+    members = sorted(members, key=lambda r: r.seed)
+    scored = [(r, *error_of(r)) for r in members]
+    scored = [(r, e, s) for r, e, s in scored if e is not None]
+    trained = [100 * r.train_curve[-1][1] for r, _, _ in scored if r.train_curve]
+    return AblationRow(
+        status=status, data_name=data_name, setting=setting, runs=[r for r, _, _ in scored],
+        test=summarize([e for _, e, _ in scored]), train=summarize(trained),
+        error_from="; ".join(sorted({s for _, _, s in scored})) or "nothing evaluated yet",
+        pooled=[k for k in differing_keys(members) if k not in keys],
+        table6=_same([table6_value(r) for r in members]),
+        he2016b=_same([he2016b_value(r) for r in members]))
+
+
+def _same(values: List[Optional[PaperValue]]) -> Optional[PaperValue]:
+    """The paper's value of a row only if all its runs are the same paper case."""
+    return values[0] if values and all(v == values[0] for v in values) else None
+
+
+def _unit(run: Run) -> Dict:
+    return {**UNIT_DEFAULTS, **flatten((run.config or {}).get("unit") or {})}
+
+
+def table6_value(run: Run) -> Optional[PaperValue]:
+    """He et al. 2016, Table 6: CIFAR-10, option A, the original unit (the CIFAR v1
+    family's own: unit.placement unset or original, identity shortcuts)."""
+    row: Optional[PaperRow] = paper_row(run.model)
+    if row is None or not run.on_cifar10 or run.shortcut != "A" or not _original_unit(run):
+        return None
+    return PaperValue("Table 6", row.error_text(), row.error)
+
+
+def _original_unit(run: Run) -> bool:
+    unit = _unit(run)
+    placement = run.placement or unit.pop("placement", None) or "original"
+    unit.pop("placement", None)
+    others = {k: v for k, v in UNIT_DEFAULTS.items() if k != "placement"}
+    return placement == "original" and unit == others
+
+
+def he2016b_value(run: Run) -> Optional[PaperValue]:
+    """He et al. 2016b, Tables 1-2: the CIFAR-10 ResNet-110/164 unit the run built."""
+    unit = _unit(run)
+    placement = run.placement or unit.get("placement")
+    if not run.on_cifar10 or placement is None:
+        return None
+    found: Optional[Tuple[UnitRow, object]] = unit_paper_error(run.model, placement, unit)
+    if found is None or found[1] is None:
+        return None
+    row, error = found
+    shown = error if error == FAIL else f"{error:.2f}"
+    return PaperValue(f"He 2016b {row.table}, {row.case}" + (f" ({row.remark})"
+                                                               if row.remark else ""),
+                      shown, None if error == FAIL else float(error))
+
+
+# ----------------------------------------------------------------- the files
+
+
+def data_title(rows: Sequence[AblationRow]) -> str:
+    names = sorted({data_set_name(r.data_name) for r in rows})
+    return " and ".join(names) or "no runs"
+
+
+def section_title(row: AblationRow) -> str:
+    return f"{SECTION_HEADINGS[row.status]} — {data_set_name(row.data_name)}"
+
+
+def sections(rows: Sequence[AblationRow]) -> List[Tuple[str, List[AblationRow]]]:
+    out: List[Tuple[str, List[AblationRow]]] = []
+    for row in rows:
+        title = section_title(row)
+        if not out or out[-1][0] != title:
+            out.append((title, []))
+        out[-1][1].append(row)
+    return out
+
+
+def _pct(value: Optional[float]) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _interval(s: Summary) -> str:
+    return "–" if s.interval is None else f"[{s.interval[0]:.2f}, {s.interval[1]:.2f}]"
+
+
+def paper_text(row: AblationRow, value: Optional[PaperValue]) -> str:
+    if value is None:
+        return "–"
+    return value.text if row.comparable else f"({value.text}: not comparable, {row.status})"
+
+
+def _md_columns(keys: Sequence[str]) -> List[str]:
+    return [*keys, "n", "seeds", "test error mean (%)", "std", "95 % CI (%)",
+            "train error at end (%)", "paper: Table 6 (%)", "paper: He 2016b (%)",
+            "iterations", "error from"]
+
+
+def _md_cells(row: AblationRow) -> List[str]:
+    he = paper_text(row, row.he2016b)
+    if row.he2016b is not None:
+        he += f" [{row.he2016b.source.removeprefix('He 2016b ')}]"
+    return [*(value_text(v) for _, v in row.setting), str(row.test.n),
+            ",".join(map(str, row.seeds)), _pct(row.test.mean), _pct(row.test.std),
+            _interval(row.test), _pct(row.train.mean), paper_text(row, row.table6), he,
+            row.iterations, row.error_from]
+
+
+def to_markdown(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
+    lines = [f"# Ablation over {', '.join(keys)}: test error on {data_title(rows)}", "",
+             "One row per setting; each section one class of runs on one data set (never "
+             "pooled). Test error: each run's final error on its data set's test set; "
+             "mean, sample std (ddof=1) and the 95 % confidence interval of the mean "
+             "(Student's t, n−1 degrees of freedom; '–' with one run). Training error at "
+             "the end: the mean over the row's runs of the last logged training error "
+             "(running error of the last log window). Paper values are CIFAR-10's, shown "
+             f"only beside CIFAR-10 runs: {CITATION}; {HE2016B_CITATION} (median of 5 "
+             "runs; 'fail': above 20 %). They compare only with full-schedule rows.", ""]
+    if not rows:
+        lines += ["No runs found.", ""]
+    for title, members in sections(rows):
+        columns = _md_columns(keys)
+        lines += [f"## {title}", ""]
+        recipes = sorted({recipe for r in members for recipe in r.recipes})
+        lines += [f"Runs: {'; or '.join(recipes)}.", ""]
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(_md_cells(r)) + " |" for r in members]
+        pooled = [r for r in members if r.pooled]
+        if pooled:
+            lines += ["", "Pooled: " + "; ".join(
+                f"{setting_text(r.setting)} mixes runs that differ in {', '.join(r.pooled)}"
+                for r in pooled) + " (add them to --by to keep them apart)."]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+FIXED_CSV_FIELDS = ["status", "data", "setting", "n", "seeds", "test_mean", "test_std",
+                    "test_ci95_low", "test_ci95_high", "test_ci95_half", "train_mean",
+                    "train_n", "paper_table6", "paper_he2016b", "paper_he2016b_case",
+                    "paper_comparable", "iterations", "error_from", "pooled_keys", "recipe"]
+
+
+def csv_fields(keys: Sequence[str]) -> List[str]:
+    """One column per grouped key (its dotted name), then the fixed ones."""
+    return [*keys, *FIXED_CSV_FIELDS]
+
+
+def to_csv(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=csv_fields(keys), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        low, high = r.test.interval or (None, None)
+        writer.writerow({
+            **{k: value_text(v) for k, v in r.setting},
+            "status": r.status, "data": r.data_name or "", "setting": setting_text(r.setting),
+            "n": r.test.n, "seeds": " ".join(map(str, r.seeds)),
+            "test_mean": _num(r.test.mean), "test_std": _num(r.test.std),
+            "test_ci95_low": _num(low), "test_ci95_high": _num(high),
+            "test_ci95_half": _num(r.test.half_width), "train_mean": _num(r.train.mean),
+            "train_n": r.train.n,
+            "paper_table6": r.table6.text if r.table6 else "",
+            "paper_he2016b": r.he2016b.text if r.he2016b else "",
+            "paper_he2016b_case": r.he2016b.source if r.he2016b else "",
+            "paper_comparable": str(r.comparable and bool(r.table6 or r.he2016b)).lower(),
+            "iterations": r.iterations, "error_from": r.error_from,
+            "pooled_keys": " ".join(r.pooled), "recipe": " | ".join(r.recipes)})
+    return buffer.getvalue()
+
+
+def _num(value: Optional[float], digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def write_ablation(rows: Sequence[AblationRow], keys: Sequence[str], out_dir: Path) -> str:
+    markdown = to_markdown(rows, keys)
+    (out_dir / "ablation.md").write_text(markdown)
+    (out_dir / "ablation.csv").write_text(to_csv(rows, keys))
+    return markdown

@@ -1,0 +1,94 @@
+"""The ablation's figures: the mean test error of each setting with its 95 % interval
+(ablation_means.png), and each setting's training curves in Fig. 6's style
+(ablation_curves.png, drawn by figures.plot_curve_panels).
+
+One panel per section of the table (class × data set), so scaled and full runs, or two
+data sets, never share an axis. Paper values are drawn only beside full-schedule rows,
+where they compare.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from .ablation import AblationRow, sections
+from .collect import Run
+from .figures import plot_curve_panels, plt
+from .settings import setting_text
+
+COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def plot_means(rows: Sequence[AblationRow], keys: Sequence[str], out_file: Path
+               ) -> Optional[Path]:
+    drawn = [(title, [r for r in members if r.test.n])
+             for title, members in sections(rows)]
+    drawn = [(title, members) for title, members in drawn if members]
+    if not drawn:
+        return None
+    fig, axes = plt.subplots(len(drawn), 1, squeeze=False,
+                             figsize=(max(6.0, 1.3 * max(len(m) for _, m in drawn)),
+                                      3.4 * len(drawn)))
+    for ax, (title, members) in zip(axes[:, 0], drawn):
+        _means_panel(ax, title, members)
+    fig.suptitle(f"Test error by {', '.join(keys)}: mean and 95 % CI (Student's t)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=120)
+    plt.close(fig)
+    return out_file
+
+
+def _means_panel(ax, title: str, members: List[AblationRow]) -> None:
+    xs = range(len(members))
+    paper_label = "paper (He 2016b, else Table 6)"  # in the legend once
+    for x, row in zip(xs, members):
+        bar = row.test.half_width
+        ax.errorbar([x], [row.test.mean], yerr=None if bar is None else [[bar], [bar]],
+                    fmt="o", color="black", capsize=5, markersize=5)
+        ax.annotate(f"n={row.test.n}", (x, row.test.mean), textcoords="offset points",
+                    xytext=(8, -3), fontsize=7)
+        paper = row.he2016b or row.table6
+        if row.comparable and paper is not None and paper.value is not None:
+            ax.plot([x], [paper.value], "x", color="tab:red", markersize=8,
+                    label=paper_label)
+            paper_label = None
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels([_wrapped(setting_text(r.setting)) for r in members], fontsize=7)
+    ax.set_xlim(-0.5, len(members) - 0.5)
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
+def _wrapped(text: str) -> str:
+    return text.replace(" ", "\n")  # one key=value per line under each point
+
+
+def representative(row: AblationRow) -> Optional[Run]:
+    """The run whose curves stand for the row: the furthest, then the lowest seed."""
+    with_curves = [r for r in row.runs if r.train_curve or r.heldout_curve]
+    return min(with_curves, key=lambda r: (-r.steps, r.seed), default=None)
+
+
+def plot_curves(rows: Sequence[AblationRow], keys: Sequence[str], out_file: Path
+                ) -> Optional[Path]:
+    panels = []
+    for title, members in sections(rows):
+        curves = []
+        for i, row in enumerate(members):
+            run = representative(row)
+            if run is not None:
+                curves.append((f"{setting_text(row.setting)} (seed {run.seed})",
+                               COLOURS[i % len(COLOURS)], run))
+        if curves:
+            panels.append((title, curves, ""))
+    if not panels:
+        return None
+    heldout = sorted({run.heldout_name for _, curves, _ in panels for _, _, run in curves})
+    title = (f"Training error (dashed), {'/'.join(heldout)} error (bold) by "
+             f"{', '.join(keys)}; one run per setting")
+    return plot_curve_panels(panels, title, out_file, panel_width=6.5)

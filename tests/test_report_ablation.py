@@ -1,0 +1,311 @@
+"""The ablation report (issue 14 §3) on hand-written run folders: the statistics per
+setting worked out by hand, the keys it groups by (found or asked for), the paper's
+values beside the right rows, the files it writes; and the t quantiles behind its
+intervals, checked against the exact t distribution."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from rescore.config import Config
+from rescore.report.__main__ import main as report_main
+from rescore.report.ablation import FIXED_CSV_FIELDS, build_ablation
+from rescore.report.collect import collect
+from rescore.report.settings import differing_keys
+from rescore.report.stats import T975, summarize, t_quantile_975
+
+from test_report import write_metrics
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def config_with(**dotted) -> dict:
+    """The schema's config as a run saves it (json: enums as their values), with
+    `dotted` keys (unit__placement="x" for unit.placement) changed."""
+    config = json.loads(json.dumps(asdict(Config())))
+    for key, value in dotted.items():
+        *groups, last = key.split("__")
+        node = config
+        for group in groups:
+            node = node[group]
+        node[last] = value
+    return config
+
+
+def write_run(root: Path, seed: int, test_error_pct: float, *, model: str = "resnet110",
+              placement: str = "original", scale: float = 1.0, digest: str = "d",
+              **dotted) -> Path:
+    """A finished run as loop.final_result leaves it; its last training error is half
+    its test error, so the training column is checkable too."""
+    config = config_with(model__name=model, seed=seed, optim__schedule_scale=scale,
+                         out_root=f"/somewhere/{seed}", trainer__eval_every=100 + seed,
+                         **dotted)
+    max_steps = int(64000 * scale)
+    run_dir = root / model / digest / f"seed={seed}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text(json.dumps({
+        "model": model, "shortcut": "A", "placement": placement, "seed": seed,
+        "test_error": test_error_pct / 100, "params": 1_700_000, "steps": max_steps,
+        "max_steps": max_steps, "schedule_scale": scale, "finished": True,
+        "config_digest": digest, "config": config}))
+    write_metrics(run_dir, [(max_steps // 2, 0.4, 0.45),
+                            (max_steps, test_error_pct / 200, test_error_pct / 100)])
+    return run_dir
+
+
+@pytest.fixture
+def units(tmp_path: Path) -> Path:
+    """ResNet-110 with three placements on the full schedule, one scaled run."""
+    root = tmp_path / "units"
+    for seed, error in enumerate((6.0, 7.0)):
+        write_run(root, seed, error, digest="orig", unit__placement="original")
+    for seed, error in enumerate((8.0, 8.5, 9.0)):
+        write_run(root, seed, error, placement="bn_after_add", digest="bnadd",
+                  unit__placement="bn_after_add")
+    for seed, error in enumerate((5.0, 6.0, 7.0, 8.0, 9.0)):
+        write_run(root, seed, error, placement="full_preact", digest="fullpre",
+                  unit__placement="full_preact")
+    write_run(root, 0, 30.0, placement="bn_after_add", scale=1 / 32, digest="bnadd32",
+              unit__placement="bn_after_add")
+    return root
+
+
+def row_of(rows, status, **setting):
+    wanted = tuple(setting.items())
+    (row,) = [r for r in rows if r.status == status
+              and tuple((k.replace("__", "."), v) for k, v in wanted) == r.setting]
+    return row
+
+
+# ----------------------------------------------------------------- statistics
+
+
+def test_mean_sample_std_n_and_interval_by_hand(units: Path):
+    rows = build_ablation(collect([units]), ["unit.placement"])
+    orig = row_of(rows, "full", unit__placement="original")
+    assert orig.test.n == 2 and orig.seeds == [0, 1]
+    assert orig.test.mean == pytest.approx(6.5)
+    assert orig.test.std == pytest.approx(math.sqrt(0.5))  # (0.5² + 0.5²) / (2 − 1)
+    # t(0.975, 1) · s/√2 = 12.7062047 · 0.7071068 / 1.4142136
+    assert orig.test.half_width == pytest.approx(6.3531024, abs=1e-6)
+    assert orig.test.interval == pytest.approx((0.1468976, 12.8531024), abs=1e-6)
+    bn = row_of(rows, "full", unit__placement="bn_after_add")
+    assert (bn.test.n, bn.test.mean, bn.test.std) == (3, pytest.approx(8.5),
+                                                      pytest.approx(0.5))
+    assert bn.test.half_width == pytest.approx(4.3026527 * 0.5 / math.sqrt(3))
+    assert bn.test.half_width == pytest.approx(1.2420688, abs=1e-6)
+    pre = row_of(rows, "full", unit__placement="full_preact")
+    assert (pre.test.n, pre.test.mean) == (5, pytest.approx(7.0))
+    assert pre.test.std == pytest.approx(math.sqrt(2.5))  # (4+1+0+1+4)/4
+    assert pre.test.half_width == pytest.approx(2.7764451 * math.sqrt(2.5) / math.sqrt(5))
+    # The training error at the end: half each run's test error (write_run).
+    assert (pre.train.n, pre.train.mean) == (5, pytest.approx(3.5))
+    # The scaled run is its own row, in its own class: never pooled with the full ones.
+    scaled = row_of(rows, "scaled", unit__placement="bn_after_add")
+    assert scaled.test.n == 1 and scaled.test.mean == pytest.approx(30.0)
+    assert scaled.test.std is None and scaled.test.half_width is None
+    assert [r.status for r in rows] == ["full"] * 3 + ["scaled"]
+
+
+def test_t_quantiles_known_values():
+    assert round(t_quantile_975(1), 3) == 12.706
+    assert round(t_quantile_975(2), 3) == 4.303
+    assert round(t_quantile_975(4), 3) == 2.776
+    assert round(t_quantile_975(30), 3) == 2.042
+    # Above the table, the expansion: printed tables give 2.021, 2.000, 1.980 (df 40,
+    # 60, 120), and it falls towards the normal 1.960.
+    assert [round(t_quantile_975(df), 3) for df in (40, 60, 120)] == [2.021, 2.000, 1.980]
+    assert 1.95996 < t_quantile_975(10_000) < 1.9603
+    with pytest.raises(ValueError, match="df >= 1"):
+        t_quantile_975(0)
+
+
+def t_cdf(t: float, df: int) -> float:
+    """The t distribution's CDF for integer df, exactly (Abramowitz & Stegun 26.7.3-4):
+    A(t|df) = P(|T| < t) as a finite sum in θ = atan(t/√df)."""
+    theta = math.atan(t / math.sqrt(df))
+    c, s = math.cos(theta), math.sin(theta)
+    start = 3 if df % 2 else 2
+    term, total = (c, c) if df % 2 else (1.0, 1.0)
+    for k in range(start, df - 1, 2):  # the next term is the last times c²·(k−1)/k
+        term *= c * c * (k - 1) / k
+        total += term
+    if df % 2:
+        a = 2 / math.pi * (theta + (s * total if df > 1 else 0.0))
+    else:
+        a = s * total
+    return 0.5 + a / 2
+
+
+def test_t_quantiles_are_the_exact_ones():
+    assert t_cdf(1.0, 1) == pytest.approx(0.75)  # Cauchy: atan(1)/π + 1/2
+    assert t_cdf(math.sqrt(2), 2) == pytest.approx(0.5 + math.sqrt(2) / (2 * 2))
+    for df in range(1, 31):  # the table, to its 7 decimals
+        assert t_cdf(T975[df - 1], df) == pytest.approx(0.975, abs=1e-8), df
+    for df in (31, 35, 40, 60, 100, 120, 500):  # the expansion above it
+        assert t_cdf(t_quantile_975(df), df) == pytest.approx(0.975, abs=1e-8), df
+
+
+def test_one_value_has_no_spread():
+    s = summarize([7.25])
+    assert (s.n, s.mean, s.std, s.half_width, s.interval) == (1, 7.25, None, None, None)
+    assert summarize([]).mean is None
+
+
+# ----------------------------------------------------------------- keys
+
+
+def test_the_keys_that_differ_are_found(units: Path):
+    runs = collect([units])
+    # seed, out_root and trainer.eval_every differ too, but do not define a setting
+    assert differing_keys(runs) == ["optim.schedule_scale", "unit.placement"]
+
+
+@pytest.fixture
+def grid(tmp_path: Path) -> Path:
+    """model.name × optim.lr, two seeds each: error = base(model) + 1 if lr=0.05 + seed."""
+    root = tmp_path / "grid"
+    for model, base in (("resnet20", 8.0), ("resnet56", 7.0)):
+        for lr, extra in ((0.1, 0.0), (0.05, 1.0)):
+            for seed in (0, 1):
+                write_run(root, seed, base + extra + seed, model=model, digest=f"{lr}",
+                          optim__lr=lr)
+    return root
+
+
+def test_by_two_keys(grid: Path):
+    rows = build_ablation(collect([grid]), ["model.name", "optim.lr"])
+    assert [r.setting for r in rows] == [
+        (("model.name", "resnet20"), ("optim.lr", 0.05)),
+        (("model.name", "resnet20"), ("optim.lr", 0.1)),
+        (("model.name", "resnet56"), ("optim.lr", 0.05)),
+        (("model.name", "resnet56"), ("optim.lr", 0.1))]
+    assert [r.test.mean for r in rows] == pytest.approx([9.5, 8.5, 8.5, 7.5])
+    assert all(r.test.n == 2 and r.test.std == pytest.approx(math.sqrt(0.5)) for r in rows)
+    assert all(not r.pooled for r in rows)
+    # Table 6 beside the default unit with option A, full schedule.
+    assert [r.table6.text for r in rows] == ["8.75", "8.75", "6.97", "6.97"]
+
+
+def test_by_one_key_says_what_it_pooled(grid: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert report_main([str(grid), "--by", "model.name", "--out", str(out)]) == 0
+    rows = build_ablation(collect([grid]), ["model.name"])
+    assert [(r.test.n, r.pooled) for r in rows] == [(4, ["optim.lr"]), (4, ["optim.lr"])]
+    markdown = (out / "ablation.md").read_text()
+    assert "model.name=resnet20 mixes runs that differ in optim.lr" in markdown
+
+
+def test_no_by_groups_by_the_differing_keys(grid: Path):
+    assert report_main([str(grid)]) == 0
+    with open(grid / "ablation.csv") as f:
+        header = next(csv.reader(f))
+    assert header == ["model.name", "optim.lr", *FIXED_CSV_FIELDS]
+
+
+def test_an_unknown_key_is_refused_naming_the_valid_ones(units: Path, capsys):
+    assert report_main([str(units), "--by", "unit.placment,optim.lr"]) == 2
+    err = capsys.readouterr().err
+    assert "--by unit.placment: not a config key of these runs" in err
+    assert "Keys that differ across them: optim.schedule_scale, unit.placement." in err
+    assert "Every valid key: " in err and "optim.lr" in err and "seed" not in err
+    assert not (units / "ablation.md").exists() and not (units / "table6.md").exists()
+
+
+# ----------------------------------------------------------------- the paper's values
+
+
+def test_paper_values_beside_full_rows_only(units: Path):
+    rows = build_ablation(collect([units]), ["unit.placement"])
+    bn = row_of(rows, "full", unit__placement="bn_after_add")
+    assert bn.he2016b.text == "8.17" and bn.he2016b.value == 8.17  # He 2016b, Table 2
+    assert bn.he2016b.source == "He 2016b Table 2, BN after addition"
+    assert bn.table6 is None  # not Table 6's unit
+    assert row_of(rows, "full", unit__placement="full_preact").he2016b.text == "6.37"
+    orig = row_of(rows, "full", unit__placement="original")
+    assert (orig.he2016b.text, orig.table6.text) == ("6.61", "6.43 (6.61±0.16)")
+    assert report_main([str(units), "--by", "unit.placement"]) == 0
+    markdown = (units / "ablation.md").read_text()
+    full = next(line for line in markdown.splitlines() if line.startswith("| bn_after_add")
+                and "| 3 |" in line)
+    assert "| 8.17 [Table 2, BN after addition] |" in full
+    scaled = markdown.split("## Scaled")[1]
+    assert "(8.17: not comparable, scaled) [Table 2, BN after addition]" in scaled
+    with open(units / "ablation.csv") as f:
+        records = list(csv.DictReader(f))
+    assert [(r["status"], r["paper_he2016b"], r["paper_comparable"]) for r in records] == [
+        ("full", "6.61", "true"), ("full", "8.17", "true"), ("full", "6.37", "true"),
+        ("scaled", "8.17", "false")]
+
+
+def test_other_data_sets_get_no_cifar10_numbers_and_are_named(tmp_path: Path):
+    root = tmp_path / "c100"
+    for seed in (0, 1):
+        write_run(root, seed, 30.0 + seed, digest="c100", data__name="cifar100",
+                  data__num_classes=100)
+        write_run(root, seed, 6.0 + seed, digest="c10")
+    rows = build_ablation(collect([root]), ["data.name"])
+    assert [(r.data_name, r.table6 is None, r.he2016b is None) for r in rows] == [
+        ("cifar10", False, False), ("cifar100", True, True)]
+    assert report_main([str(root)]) == 0  # data.name and data.num_classes differ
+    markdown = (root / "ablation.md").read_text()
+    assert markdown.startswith("# Ablation over data.name, data.num_classes: test error "
+                               "on CIFAR-10 and CIFAR-100")
+    titles = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert titles[0] == "## Full schedule, comparable to the paper — CIFAR-10"
+    assert titles[1].endswith("— CIFAR-100")
+    c100 = next(line for line in markdown.splitlines() if line.startswith("| cifar100"))
+    assert "| 30.50 |" in c100 and "| – | – |" in c100
+
+
+# ----------------------------------------------------------------- the files
+
+
+def test_csv_columns_and_values(units: Path):
+    assert report_main([str(units), "--by", "unit.placement"]) == 0
+    with open(units / "ablation.csv") as f:
+        reader = csv.DictReader(f)
+        records = list(reader)
+    assert reader.fieldnames == ["unit.placement", "status", "data", "setting", "n", "seeds",
+                                 "test_mean", "test_std", "test_ci95_low", "test_ci95_high",
+                                 "test_ci95_half", "train_mean", "train_n", "paper_table6",
+                                 "paper_he2016b", "paper_he2016b_case", "paper_comparable",
+                                 "iterations", "error_from", "pooled_keys", "recipe"]
+    bn = records[1]
+    assert (bn["unit.placement"], bn["data"], bn["n"], bn["seeds"]) == \
+        ("bn_after_add", "cifar10", "3", "0 1 2")
+    assert (bn["test_mean"], bn["test_std"], bn["test_ci95_half"]) == \
+        ("8.5000", "0.5000", "1.2421")
+    assert (bn["test_ci95_low"], bn["test_ci95_high"], bn["train_mean"]) == \
+        ("7.2579", "9.7421", "4.2500")
+    assert bn["iterations"] == "64000" and bn["pooled_keys"] == ""
+
+
+def test_the_plots_are_written(units: Path, capsys):
+    assert report_main([str(units)]) == 0
+    out = capsys.readouterr().out
+    for name in ("ablation_means.png", "ablation_curves.png"):
+        path = units / name
+        assert path.read_bytes()[:8] == PNG and path.stat().st_size > 10_000, name
+        assert str(path) in out
+    # The Table 6 report is still there beside it.
+    assert (units / "table6.md").exists() and (units / "fig6.png").exists()
+
+
+def test_runs_that_all_share_a_setting_get_no_ablation(tmp_path: Path, capsys):
+    root = tmp_path / "same"
+    write_run(root, 0, 8.0)
+    write_run(root, 1, 9.0)
+    assert report_main([str(root)]) == 0
+    assert "no ablation report" in capsys.readouterr().out
+    assert not (root / "ablation.md").exists()
+    assert report_main([str(root), "--by", "optim.lr"]) == 0  # asked for: one row
+    with open(root / "ablation.csv") as f:
+        (only,) = list(csv.DictReader(f))
+    assert (only["optim.lr"], only["n"], only["test_mean"]) == ("0.1", "2", "8.5000")
