@@ -69,6 +69,7 @@ class ShortcutVariant(Choice):  # models/units.py: what the identity shortcut do
 
 class DataName(Choice):  # data/__init__.py
     cifar10 = "cifar10"
+    cifar100 = "cifar100"  # fine labels, 100 classes (data/cifar100.py)
     synthetic = "synthetic"
 
 
@@ -137,6 +138,7 @@ class DataConfig:
     augment: bool = True
     batch_size: int = 128
     eval_batch_size: int = 1000
+    # the data set's own: data=cifar100 sets 100; only data=synthetic takes any number
     num_classes: int = 10
     synthetic_train: int = 2048  # sizes of data=synthetic
     synthetic_test: int = 512
@@ -344,6 +346,7 @@ def check_config(c: Config) -> None:
     need(d.batch_size > 0, f"data.batch_size must be > 0, got {d.batch_size}")
     need(d.eval_batch_size > 0, f"data.eval_batch_size must be > 0, got {d.eval_batch_size}")
     need(d.val_split >= 0, f"data.val_split must be >= 0, got {d.val_split}")
+    _check_num_classes(d, problems)
     for key in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
         need(getattr(t, key) > 0, f"trainer.{key} must be > 0, got {getattr(t, key)}")
     need(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
@@ -360,6 +363,23 @@ def check_config(c: Config) -> None:
     _check_model(c, problems)
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def _check_num_classes(d: DataConfig, problems: List[str]) -> None:
+    """A real data set has its own number of classes: a contradicting value would build a
+    model with the wrong output layer (or labels beyond it)."""
+    from .data import real_release  # TF-free
+
+    release = real_release(d.name)
+    if release is None:
+        if d.num_classes < 2:
+            problems.append(f"data.num_classes must be >= 2, got {d.num_classes}")
+    elif d.num_classes != release.num_classes:
+        problems.append(
+            f"data.num_classes={d.num_classes} contradicts data.name={d.name}, which has "
+            f"{release.num_classes} classes: choose the data set as a group, "
+            f"data={d.name} (it sets data.num_classes={release.num_classes}), and leave "
+            f"data.num_classes alone; only data=synthetic takes another number")
 
 
 def _milestones_outside(o: OptimConfig) -> str:
