@@ -78,6 +78,11 @@ class Normalize(Choice):  # data/pipeline.py
     channel_std = "channel_std"
 
 
+class Schedule(Choice):  # train/schedule.py
+    step = "step"  # the paper's: optim.lr × optim.gamma at each milestone
+    cosine = "cosine"  # optim.lr → 0 along a cosine over max_steps (SGDR, ICLR 2017)
+
+
 class Resume(Choice):  # train/rundir.py
     auto = "auto"
     never = "never"
@@ -162,11 +167,16 @@ class OptimConfig:
     nesterov: bool = False
     wd: float = 1e-4
     wd_bn: bool = False  # also decay BN gamma/beta and biases
+    # step: the paper's milestones | cosine: optim.lr to 0 over max_steps (SGDR, Loshchilov &
+    # Hutter 2017), which ignores milestones and gamma (train/schedule.py)
+    schedule: Schedule = Schedule.step
     milestones: List[int] = field(default_factory=lambda: [32000, 48000])
     gamma: float = 0.1
     max_steps: int = 64000
     schedule_scale: Any = 1  # a number or a fraction like "1/32"
     warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    # cosine only: ramp linearly up to lr over this many iterations (scaled); 0: none
+    cosine_warmup_steps: int = 0
 
 
 @dataclass
@@ -323,9 +333,11 @@ def check_config(c: Config) -> None:
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum}")
     need(0 < o.gamma <= 1, f"optim.gamma must be in (0, 1], got {o.gamma}")
     need(o.max_steps > 0, f"optim.max_steps must be > 0, got {o.max_steps}")
-    need(list(o.milestones) == sorted(set(o.milestones)),
-         f"optim.milestones must be strictly increasing, got {list(o.milestones)}")
-    need(all(0 < m < o.max_steps for m in o.milestones), _milestones_outside(o))
+    if o.schedule == "step":  # the cosine ignores the milestones (experiments set them)
+        need(list(o.milestones) == sorted(set(o.milestones)),
+             f"optim.milestones must be strictly increasing, got {list(o.milestones)}")
+        need(all(0 < m < o.max_steps for m in o.milestones), _milestones_outside(o))
+    _check_cosine(o, problems)
     need(o.warmup.lr > 0, f"optim.warmup.lr must be > 0, got {o.warmup.lr}")
     need(o.warmup.steps >= 0, f"optim.warmup.steps must be >= 0, got {o.warmup.steps}")
     need(o.warmup.until_train_error is None or 0 < o.warmup.until_train_error <= 1,
@@ -334,7 +346,8 @@ def check_config(c: Config) -> None:
         parse_scale(o.schedule_scale)
         max_steps, milestones, _ = scaled_schedule(o.max_steps, o.milestones, o.warmup.steps,
                                                    o.schedule_scale)
-        unscaled_ok = all(0 < m < o.max_steps for m in o.milestones)  # else said above
+        unscaled_ok = (o.schedule == "step"  # the cosine has no milestones to keep apart
+                       and all(0 < m < o.max_steps for m in o.milestones))  # else said above
         need(not unscaled_ok or (list(milestones) == sorted(set(milestones))
                                  and all(m < max_steps for m in milestones)),
              f"optim.schedule_scale={o.schedule_scale} turns max_steps {o.max_steps} and "
@@ -363,6 +376,33 @@ def check_config(c: Config) -> None:
     _check_model(c, problems)
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def _check_cosine(o: OptimConfig, problems: List[str]) -> None:
+    """The cosine's linear warm-up needs the cosine, and is the only warm-up of its run."""
+    from .train.schedule import scaled_linear_warmup, scaled_schedule  # noqa: TF-free
+
+    w = o.cosine_warmup_steps
+    if w < 0:
+        problems.append(f"optim.cosine_warmup_steps must be >= 0, got {w}")
+    elif w > 0 and o.schedule != "cosine":
+        problems.append(f"optim.cosine_warmup_steps={w} is the linear warm-up of the cosine "
+                        f"schedule: add optim.schedule=cosine, or leave it 0 with "
+                        f"optim.schedule={o.schedule} (whose warm-up is optim.warmup.steps or "
+                        f"optim.warmup.until_train_error, at optim.warmup.lr)")
+    elif w > 0 and (o.warmup.steps > 0 or o.warmup.until_train_error is not None):
+        problems.append(f"optim.cosine_warmup_steps={w} and the constant warm-up "
+                        f"(optim.warmup.steps / optim.warmup.until_train_error) are two "
+                        f"warm-ups: keep one of them")
+    elif w > 0:
+        try:
+            max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
+            ramp = scaled_linear_warmup(w, o.schedule_scale)
+        except ValueError:
+            return  # a bad schedule_scale is reported on its own
+        if ramp >= max_steps:
+            problems.append(f"optim.cosine_warmup_steps={w} (scaled: {ramp}) must be below "
+                            f"optim.max_steps={o.max_steps} (scaled: {max_steps})")
 
 
 def _check_num_classes(d: DataConfig, problems: List[str]) -> None:
