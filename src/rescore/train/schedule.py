@@ -10,8 +10,8 @@ rate stays a pure function of (iteration, warm-up end).
 max_steps: SGDR (Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm
 Restarts", ICLR 2017), eq. (5) with η_min = 0 and no restart, i.e. one period T_i =
 max_steps counted in iterations. `optim.cosine_warmup_steps` > 0 ramps the rate linearly
-up to optim.lr over those first iterations (Goyal et al. 2017, "Accurate, Large Minibatch
-SGD", §2.2, gradual warm-up). Every warm-up replaces the rate of the iterations before its
+up to optim.lr over those first iterations (the gradual warm-up of Goyal et al. 2017,
+"Accurate, Large Minibatch SGD", §2.2, here starting from 0). Every warm-up replaces the rate of the iterations before its
 end and the schedule itself stays a function of the absolute iteration (the cosine is not
 shifted by the warm-up), so the paper's constant warm-up at 0.01 combines with cosine as it
 does with the milestones.
