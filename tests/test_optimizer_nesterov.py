@@ -9,7 +9,8 @@ step 2: g = (1.24, −0.905); v = (3.04, −1.805); g + μv = (3.976, −2.5295)
 Sutskever et al. 2013 (eq. 3-4) write Nesterov momentum with the gradient at a look-ahead:
     v' = μ·v − ε·∇f(θ + μ·v);  θ' = θ + v'
 and the PyTorch weights are that look-ahead point, w_t = θ_t + μ·v_t (Bengio et al. 2013's
-reformulation; equal for a constant rate): θ1 = (0.8, −1.9), v1 = (−0.2, 0.1) → (0.62, −1.81);
+reformulation; equal for a constant rate):
+θ1 = (0.8, −1.9), v1 = (−0.2, 0.1) → (0.62, −1.81);
 θ2 = (0.496, −1.7195), v2 = (−0.304, 0.1805) → (0.2224, −1.55705).
 Classical momentum on the same problem goes elsewhere: w1 = (0.8, −1.9), w2 = (0.46, −1.715).
 """

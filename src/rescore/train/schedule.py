@@ -11,10 +11,10 @@ max_steps: SGDR (Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Wa
 Restarts", ICLR 2017), eq. (5) with η_min = 0 and no restart, i.e. one period T_i =
 max_steps counted in iterations. `optim.cosine_warmup_steps` > 0 ramps the rate linearly
 up to optim.lr over those first iterations (the gradual warm-up of Goyal et al. 2017,
-"Accurate, Large Minibatch SGD", §2.2, here starting from 0). Every warm-up replaces the rate of the iterations before its
-end and the schedule itself stays a function of the absolute iteration (the cosine is not
-shifted by the warm-up), so the paper's constant warm-up at 0.01 combines with cosine as it
-does with the milestones.
+"Accurate, Large Minibatch SGD", §2.2, here starting from 0). Every warm-up replaces the
+rate of the iterations before its end and the schedule itself stays a function of the
+absolute iteration (the cosine is not shifted by the warm-up), so the paper's constant
+warm-up at 0.01 combines with cosine as it does with the milestones.
 
 This module does not import TensorFlow (config checks and the report use the scale
 helpers); the warm-up's variables are made by `train.checkpoint.WarmupState`.
