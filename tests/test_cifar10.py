@@ -343,18 +343,18 @@ def test_concurrent_first_loads_download_once_and_all_get_the_data(good_tarball,
     the others wait (a lock on the root folder), then all find the same complete data."""
     import threading
 
-    from rescore.data import cifar10
+    from rescore.data import cifar_archive
 
     source, md5 = good_tarball
     downloads = []
-    real_download = cifar10._download_verified
+    real_download = cifar_archive._download_verified
 
     def slow_download(*args, **kwargs):
         downloads.append(threading.get_ident())
         time.sleep(0.5)  # a wide window for the others to arrive meanwhile
         return real_download(*args, **kwargs)
 
-    monkeypatch.setattr(cifar10, "_download_verified", slow_download)
+    monkeypatch.setattr(cifar_archive, "_download_verified", slow_download)
     results, errors = [], []
 
     def first_load():

@@ -65,7 +65,7 @@ def test_the_digest_of_existing_run_folders_does_not_move(compose_config):
     ("trainer.strategy=mirored", "default, mirrored"),
     ("trainer.resume=sometimes", "auto, never"),
     ("data.normalize=zca", "pixel_mean, channel_std"),
-    ("data.name=cifar100x", "cifar10, synthetic"),
+    ("data.name=cifar100x", "cifar10, cifar100, synthetic"),
     ("model.batchnorm=sync", "fused, keras"),
     ("shortcut.option=D", "A, B, C"),
     ("unit.placement=preact", "original, bn_after_add, relu_before_add, relu_only_preact, "

@@ -69,12 +69,18 @@ class ShortcutVariant(Choice):  # models/units.py: what the identity shortcut do
 
 class DataName(Choice):  # data/__init__.py
     cifar10 = "cifar10"
+    cifar100 = "cifar100"  # fine labels, 100 classes (data/cifar100.py)
     synthetic = "synthetic"
 
 
 class Normalize(Choice):  # data/pipeline.py
     pixel_mean = "pixel_mean"
     channel_std = "channel_std"
+
+
+class Schedule(Choice):  # train/schedule.py
+    step = "step"  # the paper's: optim.lr × optim.gamma at each milestone
+    cosine = "cosine"  # optim.lr → 0 along a cosine over max_steps (SGDR, ICLR 2017)
 
 
 class Resume(Choice):  # train/rundir.py
@@ -137,6 +143,7 @@ class DataConfig:
     augment: bool = True
     batch_size: int = 128
     eval_batch_size: int = 1000
+    # the data set's own: data=cifar100 sets 100; only data=synthetic takes any number
     num_classes: int = 10
     synthetic_train: int = 2048  # sizes of data=synthetic
     synthetic_test: int = 512
@@ -160,11 +167,16 @@ class OptimConfig:
     nesterov: bool = False
     wd: float = 1e-4
     wd_bn: bool = False  # also decay BN gamma/beta and biases
+    # step: the paper's milestones | cosine: optim.lr to 0 over max_steps (SGDR, Loshchilov &
+    # Hutter 2017), which ignores milestones and gamma (train/schedule.py)
+    schedule: Schedule = Schedule.step
     milestones: List[int] = field(default_factory=lambda: [32000, 48000])
     gamma: float = 0.1
     max_steps: int = 64000
     schedule_scale: Any = 1  # a number or a fraction like "1/32"
     warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    # cosine only: ramp linearly up to lr over this many iterations (scaled); 0: none
+    cosine_warmup_steps: int = 0
 
 
 @dataclass
@@ -321,9 +333,11 @@ def check_config(c: Config) -> None:
     need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum}")
     need(0 < o.gamma <= 1, f"optim.gamma must be in (0, 1], got {o.gamma}")
     need(o.max_steps > 0, f"optim.max_steps must be > 0, got {o.max_steps}")
-    need(list(o.milestones) == sorted(set(o.milestones)),
-         f"optim.milestones must be strictly increasing, got {list(o.milestones)}")
-    need(all(0 < m < o.max_steps for m in o.milestones), _milestones_outside(o))
+    if o.schedule == "step":  # the cosine ignores the milestones (experiments set them)
+        need(list(o.milestones) == sorted(set(o.milestones)),
+             f"optim.milestones must be strictly increasing, got {list(o.milestones)}")
+        need(all(0 < m < o.max_steps for m in o.milestones), _milestones_outside(o))
+    _check_cosine(o, problems)
     need(o.warmup.lr > 0, f"optim.warmup.lr must be > 0, got {o.warmup.lr}")
     need(o.warmup.steps >= 0, f"optim.warmup.steps must be >= 0, got {o.warmup.steps}")
     need(o.warmup.until_train_error is None or 0 < o.warmup.until_train_error <= 1,
@@ -332,7 +346,8 @@ def check_config(c: Config) -> None:
         parse_scale(o.schedule_scale)
         max_steps, milestones, _ = scaled_schedule(o.max_steps, o.milestones, o.warmup.steps,
                                                    o.schedule_scale)
-        unscaled_ok = all(0 < m < o.max_steps for m in o.milestones)  # else said above
+        unscaled_ok = (o.schedule == "step"  # the cosine has no milestones to keep apart
+                       and all(0 < m < o.max_steps for m in o.milestones))  # else said above
         need(not unscaled_ok or (list(milestones) == sorted(set(milestones))
                                  and all(m < max_steps for m in milestones)),
              f"optim.schedule_scale={o.schedule_scale} turns max_steps {o.max_steps} and "
@@ -344,6 +359,7 @@ def check_config(c: Config) -> None:
     need(d.batch_size > 0, f"data.batch_size must be > 0, got {d.batch_size}")
     need(d.eval_batch_size > 0, f"data.eval_batch_size must be > 0, got {d.eval_batch_size}")
     need(d.val_split >= 0, f"data.val_split must be >= 0, got {d.val_split}")
+    _check_num_classes(d, problems)
     for key in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
         need(getattr(t, key) > 0, f"trainer.{key} must be > 0, got {getattr(t, key)}")
     need(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
@@ -360,6 +376,50 @@ def check_config(c: Config) -> None:
     _check_model(c, problems)
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+
+
+def _check_cosine(o: OptimConfig, problems: List[str]) -> None:
+    """The cosine's linear warm-up needs the cosine, and is the only warm-up of its run."""
+    from .train.schedule import scaled_linear_warmup, scaled_schedule  # noqa: TF-free
+
+    w = o.cosine_warmup_steps
+    if w < 0:
+        problems.append(f"optim.cosine_warmup_steps must be >= 0, got {w}")
+    elif w > 0 and o.schedule != "cosine":
+        problems.append(f"optim.cosine_warmup_steps={w} is the linear warm-up of the cosine "
+                        f"schedule: add optim.schedule=cosine, or leave it 0 with "
+                        f"optim.schedule={o.schedule} (whose warm-up is optim.warmup.steps or "
+                        f"optim.warmup.until_train_error, at optim.warmup.lr)")
+    elif w > 0 and (o.warmup.steps > 0 or o.warmup.until_train_error is not None):
+        problems.append(f"optim.cosine_warmup_steps={w} and the constant warm-up "
+                        f"(optim.warmup.steps / optim.warmup.until_train_error) are two "
+                        f"warm-ups: keep one of them")
+    elif w > 0:
+        try:
+            max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
+            ramp = scaled_linear_warmup(w, o.schedule_scale)
+        except ValueError:
+            return  # a bad schedule_scale is reported on its own
+        if ramp >= max_steps:
+            problems.append(f"optim.cosine_warmup_steps={w} (scaled: {ramp}) must be below "
+                            f"optim.max_steps={o.max_steps} (scaled: {max_steps})")
+
+
+def _check_num_classes(d: DataConfig, problems: List[str]) -> None:
+    """A real data set has its own number of classes: a contradicting value would build a
+    model with the wrong output layer (or labels beyond it)."""
+    from .data import real_release  # TF-free
+
+    release = real_release(d.name)
+    if release is None:
+        if d.num_classes < 2:
+            problems.append(f"data.num_classes must be >= 2, got {d.num_classes}")
+    elif d.num_classes != release.num_classes:
+        problems.append(
+            f"data.num_classes={d.num_classes} contradicts data.name={d.name}, which has "
+            f"{release.num_classes} classes: choose the data set as a group, "
+            f"data={d.name} (it sets data.num_classes={release.num_classes}), and leave "
+            f"data.num_classes alone; only data=synthetic takes another number")
 
 
 def _milestones_outside(o: OptimConfig) -> str:

@@ -2,6 +2,11 @@
 
     v ← μ·v + g          w ← w − lr·v           (nesterov: w ← w − lr·(g + μ·v))
 
+The nesterov branch is PyTorch's SGD(nesterov=True): Nesterov momentum as Sutskever et al.
+2013 ("On the importance of initialization and momentum in deep learning", ICML, eq. 3-4:
+v' = μv − ε∇f(θ + μv), θ' = θ + v') rewritten so that the weights are the look-ahead point
+θ + μv (tests/test_optimizer_nesterov.py). The paper uses classical momentum (off).
+
 Keras' SGD keeps v ← μ·v − lr·g instead, which differs whenever the rate changes; and
 weight decay is not here at all: it is an explicit term of the loss (see step.py).
 The momentum buffers are tf.Variables created up front, so a checkpoint restore always

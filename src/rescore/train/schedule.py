@@ -6,6 +6,16 @@ is that warm-up, and the rate it leads into: the iteration where warm-up ended i
 it keeps (and the checkpoint saves, with the training errors it is still judging), so the
 rate stays a pure function of (iteration, warm-up end).
 
+`optim.schedule=cosine` swaps the milestones for a cosine decay from optim.lr to 0 over
+max_steps: SGDR (Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm
+Restarts", ICLR 2017), eq. (5) with η_min = 0 and no restart, i.e. one period T_i =
+max_steps counted in iterations. `optim.cosine_warmup_steps` > 0 ramps the rate linearly
+up to optim.lr over those first iterations (the gradual warm-up of Goyal et al. 2017,
+"Accurate, Large Minibatch SGD", §2.2, here starting from 0). Every warm-up replaces the
+rate of the iterations before its end and the schedule itself stays a function of the
+absolute iteration (the cosine is not shifted by the warm-up), so the paper's constant
+warm-up at 0.01 combines with cosine as it does with the milestones.
+
 This module does not import TensorFlow (config checks and the report use the scale
 helpers); the warm-up's variables are made by `train.checkpoint.WarmupState`.
 """
@@ -13,6 +23,7 @@ helpers); the warm-up's variables are made by `train.checkpoint.WarmupState`.
 from __future__ import annotations
 
 import logging
+import math
 from fractions import Fraction
 from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 
@@ -67,10 +78,29 @@ def lr_at(step: int, base_lr: float, milestones: Sequence[int], gamma: float = 0
     return float(base_lr * gamma ** drops)
 
 
+def cosine_lr_at(step: int, base_lr: float, max_steps: int, linear_warmup: int = 0) -> float:
+    """Rate of iteration `step` (0-based) under the cosine schedule (SGDR eq. 5, η_min = 0,
+    T_cur = step, T_i = max_steps): base_lr · ½(1 + cos(π·step/max_steps)), from base_lr at
+    step 0 to nearly 0 at the last iteration. The first `linear_warmup` iterations ramp
+    instead: iteration i uses base_lr·(i+1)/linear_warmup, so none is spent at rate 0 and
+    the last of them runs at base_lr."""
+    if step < linear_warmup:
+        return float(base_lr * (step + 1) / linear_warmup)
+    return float(base_lr * 0.5 * (1.0 + math.cos(math.pi * step / max_steps)))
+
+
+def scaled_linear_warmup(steps: int, scale: Scale) -> int:
+    """optim.cosine_warmup_steps under the schedule scale; a warm-up asked for keeps at least
+    one iteration."""
+    return max(1, scale_steps(steps, scale)) if steps > 0 else 0
+
+
 class Warmup:
     """The warm-up and the rate it leads into, from the config's optim group.
 
-    - no warm-up (the default): `end` is NO_WARMUP and the rate is the milestone schedule;
+    - no warm-up (the default): `end` is NO_WARMUP and the rate is the schedule's:
+      the milestones (`optim.schedule=step`, the paper's) or the cosine (`cosine`, with its
+      own linear warm-up `optim.cosine_warmup_steps`, fixed in advance);
     - `optim.warmup.steps`: a fixed warm-up, `end` that many iterations (scaled);
     - `optim.warmup.until_train_error`: warm up until the mean training error of the last
       WARMUP_WINDOW batches is below it (`observe`), giving up at `optim.warmup.max_steps`
@@ -80,8 +110,10 @@ class Warmup:
     of recent errors, so a run stopped during warm-up resumes judging the same batches."""
 
     def __init__(self, o: "OptimConfig", state: "WarmupState"):
-        _, self.milestones, fixed = scaled_schedule(o.max_steps, o.milestones, o.warmup.steps,
-                                                    o.schedule_scale)
+        self.max_steps, self.milestones, fixed = scaled_schedule(
+            o.max_steps, o.milestones, o.warmup.steps, o.schedule_scale)
+        self.schedule = o.schedule
+        self.linear_warmup = scaled_linear_warmup(o.cosine_warmup_steps, o.schedule_scale)
         self.base_lr, self.gamma, self.warmup_lr = o.lr, o.gamma, o.warmup.lr
         self.until_error = o.warmup.until_train_error
         self.cap = scale_steps(o.warmup.max_steps, o.schedule_scale)  # error-based: latest end
@@ -99,6 +131,10 @@ class Warmup:
     def lr(self, step: int) -> float:
         """The rate of iteration `step`: a pure function of (step, warm-up end)."""
         end = self.end
+        if self.schedule == "cosine":
+            if end != NO_WARMUP and step < end:  # the paper's constant warm-up
+                return float(self.warmup_lr)
+            return cosine_lr_at(step, self.base_lr, self.max_steps, self.linear_warmup)
         return lr_at(step, self.base_lr, self.milestones, self.gamma, self.warmup_lr,
                      None if end == NO_WARMUP else end)
 
