@@ -302,3 +302,26 @@ def test_paper_schedule_is_the_default_config():
 
     assert (OptimConfig().max_steps, tuple(OptimConfig().milestones)) == (ITERATIONS,
                                                                           MILESTONES)
+
+
+def test_cifar100_and_cosine_runs_get_their_own_class_and_no_table6_value(tmp_path: Path):
+    root = tmp_path / "more"
+    write_run(root, "resnet20", 0, 0.3120, digest="c100full", data="cifar100")
+    write_run(root, "resnet20", 0, 0.4410, digest="c100scaled", data="cifar100",
+              scale=1 / 32, max_steps=2000)
+    cosine = {"data": {"name": "cifar10", "val_split": 0},
+              "optim": {"max_steps": 64000, "milestones": [32000, 48000], "schedule_scale": 1,
+                        "schedule": "cosine"}}
+    write_run(root, "resnet20", 0, 0.0790, digest="cosine", config=cosine)
+    runs = {r.config_digest: r for r in collect([root])}
+    assert {k: r.status for k, r in runs.items()} == {
+        "c100full": "full", "c100scaled": "scaled", "cosine": "other"}
+    assert runs["c100full"].recipe == "CIFAR-100, trained on 50,000 images; 64,000 iterations"
+    assert runs["cosine"].recipe == ("CIFAR-10, trained on 50,000 images; 64,000 iterations, "
+                                     "cosine lr (schedule_scale=1; the paper: step drops at "
+                                     "32,000, 48,000)")
+    rows = {(r.status, r.recipe.split(",")[0]): r for r in build_rows(list(runs.values()))}
+    assert rows[("full", "CIFAR-100")].paper is None  # Table 6 is CIFAR-10's
+    from rescore.report.table6 import section_title
+    assert section_title(rows[("full", "CIFAR-100")]).startswith(
+        "Full schedule (Table 6 is CIFAR-10's: no paper value here): CIFAR-100")

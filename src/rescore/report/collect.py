@@ -47,11 +47,12 @@ class Run:
     train_curve: Curve = field(default_factory=list)
     heldout_curve: Curve = field(default_factory=list)
     # From the run's config; None where it does not say (a result.json without config).
-    data_name: Optional[str] = None  # cifar10 | synthetic
+    data_name: Optional[str] = None  # cifar10 | cifar100 | synthetic
     train_images: Optional[int] = None  # the training split, after val_split
     val_split: Optional[int] = None
     base_max_steps: Optional[int] = None  # optim.max_steps before schedule_scale
     base_milestones: Optional[Tuple[int, ...]] = None  # optim.milestones before it
+    lr_schedule: str = "step"  # optim.schedule: the paper's step drops, or cosine
     placement: Optional[str] = None  # the unit placement it was built with (result.json)
     config: Optional[Dict] = None  # the whole config as saved, for the ablation report
 
@@ -64,21 +65,27 @@ class Run:
         return self.data_name == "cifar10"
 
     @property
+    def on_real_data(self) -> bool:
+        """A real data set (CIFAR-10 or CIFAR-100), whose runs can be full or scaled."""
+        return self.data_name in REAL_TRAIN_IMAGES
+
+    @property
     def paper_schedule(self) -> bool:
-        """The paper's iterations and milestones, before any schedule_scale."""
-        return (self.base_max_steps == ITERATIONS
+        """The paper's iterations and milestones (step drops), before any schedule_scale."""
+        return (self.lr_schedule == "step" and self.base_max_steps == ITERATIONS
                 and tuple(self.base_milestones or ()) == MILESTONES)
 
     @property
     def status(self) -> str:
         """full | scaled | other | unfinished: the kinds of runs the report never mixes.
 
-        full: the paper's 64,000 iterations and milestones on real CIFAR-10, run to the end;
-        scaled: the same schedule times schedule_scale ≠ 1, on CIFAR-10; other: anything
-        else that finished (synthetic data, altered iterations or milestones, unknown)."""
+        full: the paper's 64,000 iterations and milestones on real CIFAR-10 (or CIFAR-100),
+        run to the end; scaled: the same schedule times schedule_scale ≠ 1 on real data;
+        other: anything else that finished (synthetic data, altered iterations or
+        milestones, a cosine schedule, unknown). The data set is a section of its own."""
         if not (self.has_result and self.finished):
             return "unfinished"
-        if not (self.on_cifar10 and self.paper_schedule):
+        if not (self.on_real_data and self.paper_schedule):
             return "other"
         if self.schedule_scale == 1 and self.max_steps == ITERATIONS:
             return "full"
@@ -100,6 +107,9 @@ class Run:
             return "schedule unknown"
         scaled = self.schedule_scale != 1 and not math.isnan(self.schedule_scale)
         scale = Fraction(self.schedule_scale).limit_denominator(1 << 20) if scaled else 1
+        if self.lr_schedule == "cosine":
+            return (f"{self.max_steps:,} iterations, cosine lr (schedule_scale={scale}; "
+                    f"the paper: step drops at {_numbers(MILESTONES)})")
         if self.base_max_steps is None or self.paper_schedule:
             return f"{self.max_steps:,} iterations" + (f" (schedule_scale={scale})"
                                                        if scaled else "")
@@ -115,6 +125,7 @@ class Run:
         return f"{self.data_text}; {self.schedule_text}"
 
 
+REAL_TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000}  # both training sets
 DATA_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "synthetic": "synthetic data"}
 
 
@@ -205,12 +216,13 @@ def recipe_fields(config: Optional[Dict]) -> Dict:
     fields: Dict = {}
     if "name" in data:
         val_split = int(data.get("val_split", 0))
-        # CIFAR-10's training set is 50,000 images; data=synthetic has synthetic_train
-        total = {"cifar10": 50_000}.get(data["name"], data.get("synthetic_train"))
+        # real training sets are 50,000 images; data=synthetic has synthetic_train
+        total = REAL_TRAIN_IMAGES.get(data["name"], data.get("synthetic_train"))
         fields.update(data_name=data["name"], val_split=val_split,
                       train_images=None if total is None else int(total) - val_split)
     if "max_steps" in optim and "milestones" in optim:
-        fields.update(base_max_steps=int(optim["max_steps"]),
+        fields.update(lr_schedule=str(optim.get("schedule", "step")),
+                      base_max_steps=int(optim["max_steps"]),
                       base_milestones=tuple(int(m) for m in optim["milestones"]))
     return fields
 
