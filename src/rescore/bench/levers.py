@@ -37,14 +37,14 @@ def variant(c, changes: Dict[str, Dict]):
 def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
                    levers: Dict[str, Dict] = LEVERS) -> Dict:
     from .machine import machine_info, peak_rss_mib
-    from .subject import build_subject
+    from .run import bench_run
     from .timing import FullLoop
 
     variants = {"reference": c, **{name: variant(c, changes) for name, changes in levers.items()}}
     loops = {}
     for name, settings in variants.items():
         k = settings.trainer.steps_per_call
-        loops[name] = (FullLoop(build_subject(settings), settings), k)
+        loops[name] = (FullLoop(bench_run(settings)[0]), k)
         loops[name][0].run(-(-warmup_steps // k) * k)  # trace and warm up, not counted
     images: Dict[str, List[float]] = {name: [] for name in variants}
     for _ in range(rounds):
