@@ -87,7 +87,6 @@ def run(c: Config, run_dir: Path) -> Dict:
 
 
 def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
-    saved = run_dir / "result.json"
     configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
 
     # the run's parts: data, normalisation, model, optimizer, warm-up, steps (build.py)
@@ -97,18 +96,18 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     checkpoints = Checkpoints(run_dir / "checkpoints", c.trainer.keep_checkpoints,
                               may_be_missing=ADDED_TO_CHECKPOINTS, **run.trackables())
     resumed_from = checkpoints.restore_latest()
-    step = int(run.state.step)
+    start = int(run.state.step)
     if resumed_from:
-        log.info("resuming from %s (iteration %d)", resumed_from, step)
+        log.info("resuming from %s (iteration %d)", resumed_from, start)
 
     # the records: metrics.jsonl and TensorBoard, cut back to the checkpoint's iteration
-    metrics = MetricsLog(run_dir, resume_step=step)
+    metrics = MetricsLog(run_dir, resume_step=start)
     if metrics.dropped:
         log.info("metrics.jsonl: dropped %d records written after iteration %d (they run "
-                 "again)", metrics.dropped, step)
+                 "again)", metrics.dropped, start)
     if metrics.dropped_events:
         log.info("tensorboard: dropped %d events written after iteration %d (they run "
-                 "again)", metrics.dropped_events, step)
+                 "again)", metrics.dropped_events, start)
 
     # train, then the final evaluation
     try:
@@ -122,12 +121,14 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
                             if k.startswith(split + "_")}
             log.info("final %s: %s", split, metrics_line)
 
-    # the weights before result.json, so a run folder holding a result holds its weights
+    # the weights before result.json, so a run folder holding a result holds its weights;
+    # result.json written, then renamed: a kill never leaves half of it
     save_weights_file(run_dir / WEIGHTS_FILE, run.model, RunDescription(
         config=result["config"], mean=run.mean, std=run.std,
         weights_sha256=result["weights_sha256"], train_images=len(run.splits.x_train)))
-    unfinished = saved.with_name(saved.name + ".partial")  # write, then rename: a kill
-    unfinished.write_text(json.dumps(result, indent=2) + "\n")  # never leaves half of it
+    saved = run_dir / "result.json"
+    unfinished = saved.with_name(saved.name + ".partial")
+    unfinished.write_text(json.dumps(result, indent=2) + "\n")
     unfinished.replace(saved)
     return result
 
@@ -199,7 +200,7 @@ def train_loop(run: Run, checkpoints: Checkpoints, metrics: MetricsLog, cadence:
 
         # a stop request (SIGTERM, …): checkpoint here, hand the signal on, end the process
         if stop is not None and done < max_steps and stop.should_stop(done):
-            if done % cadence.checkpoint_every:  # else saved just above
+            if not due(cadence.checkpoint_every, done, max_steps):  # else saved just above
                 save(done)
             bar.close()
             stop.pass_on()  # e.g. submitit's requeue, now that the checkpoint exists
