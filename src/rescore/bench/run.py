@@ -60,15 +60,19 @@ def bench_data(d: DataConfig) -> Tuple[Splits, str]:
         return load_splits(replace(d, name="synthetic", val_split=0)), reason
 
 
+def steady(c: Config) -> Config:
+    """`c` without warm-up (the schema's default): the bench measures the steady state, k
+    iterations per call even for an error-based warm-up."""
+    return replace(c, optim=replace(c.optim, warmup=WarmupConfig()))
+
+
 def bench_run(c: Config) -> Tuple["Run", str]:
-    """The run `c` describes, as training builds it (train/build.py), without warm-up: the
-    steady state is measured, k iterations per call even for an error-based warm-up. Also
-    says which data it holds."""
+    """The run `c` describes, as training builds it (train/build.py), without warm-up; and
+    which data it holds."""
     from ..train.build import build_run
 
-    steady = replace(c, optim=replace(c.optim, warmup=WarmupConfig()))  # off by default
     splits, data_used = bench_data(c.data)
-    return build_run(steady, splits), data_used
+    return build_run(steady(c), splits), data_used
 
 
 def run_bench(c: Config, options: BenchOptions,
