@@ -65,6 +65,7 @@ def test_the_digest_of_existing_run_folders_does_not_move(compose_config):
     ("trainer.strategy=mirored", "default, mirrored"),
     ("trainer.resume=sometimes", "auto, never"),
     ("data.normalize=zca", "pixel_mean, channel_std"),
+    ("data.crop_padding=gray", "black, mean"),
     ("data.name=cifar100x", "cifar10, cifar100, synthetic"),
     ("model.batchnorm=sync", "fused, keras"),
     ("shortcut.option=D", "A, B, C"),

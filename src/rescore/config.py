@@ -79,6 +79,11 @@ class Normalize(Choice):  # data/pipeline.py
     channel_std = "channel_std"
 
 
+class CropPadding(Choice):  # data/augment.py: what fills the 4 pixels a crop may reach past
+    black = "black"  # zeros before the mean is subtracted (torchvision, akamaster): the default
+    mean = "mean"  # zeros after it, i.e. the mean (fb.resnet.torch)
+
+
 class Schedule(Choice):  # train/schedule.py
     step = "step"  # the paper's: optim.lr × optim.gamma at each milestone
     cosine = "cosine"  # optim.lr → 0 along a cosine over max_steps (SGDR, ICLR 2017)
@@ -142,6 +147,7 @@ class DataConfig:
     val_split: int = 0  # >0: hold out that many training images (paper: 5000)
     normalize: Normalize = Normalize.pixel_mean  # the paper's per-pixel mean | channel_std
     augment: bool = True
+    crop_padding: CropPadding = CropPadding.black  # the paper does not say; data/augment.py
     batch_size: int = 128
     eval_batch_size: int = 1000
     # the data set's own: data=cifar100 sets 100; only data=synthetic takes any number

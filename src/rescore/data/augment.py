@@ -5,6 +5,13 @@ uninterrupted one would.
 Pad 4 zero pixels on each side, take a random 32×32 crop, flip horizontally with
 probability ½ (He et al. 2016, §4.2). The crop and the flip are one gather: the
 column indices of a flipped image simply run backwards.
+
+What the padding holds is a convention the paper leaves open ("4 pixels are padded on each
+side"). rescore pads the uint8 images with zeros, black, before the per-pixel mean is
+subtracted (train/step.py: training_inputs), as torchvision's RandomCrop(32, padding=4)
+and akamaster's reproduction do. fb.resnet.torch pads after normalising, so its padding is
+the mean colour: `data.crop_padding=mean` does that, an ablation axis off by default. This
+function pads whatever it is given with zeros; the caller's order decides which it is.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def build_run(c: Config, splits: Optional[Splits] = None) -> Run:
     max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
 
     # the compiled steps
-    inputs = StepInputs(mean, std, c.seed, c.data.augment)
+    inputs = StepInputs.of(c, mean, std)
     if strategy is None:
         train_step = make_train_step(model, optimizer, o, inputs, t.jit_compile, loss_scale)
     else:

@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Callable, Dict, Optional
 import keras
 import tensorflow as tf
 
-from ..data.augment import pad_crop_flip
 from ..models.unit_layers import feed_step_seed
 from .step import (StepInputs, all_finite, count_errors, decayed_variables, l2_penalty,
-                   preprocess)
+                   training_inputs)
 
 if TYPE_CHECKING:
     from ..config import OptimConfig
@@ -66,7 +65,7 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: keras.M
                          "set trainer.precision!=mixed_float16 and trainer.jit_compile=false")
     mean = tf.constant(inputs.mean, tf.float32)
     std = tf.constant(inputs.std, tf.float32)
-    seed, augment, wd = inputs.seed, inputs.augment, o.wd
+    seed, wd = inputs.seed, o.wd
     variables = model.trainable_variables
     decay_vars = decayed_variables(model, o.wd_bn)
     replicas = strategy.num_replicas_in_sync
@@ -92,9 +91,7 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: keras.M
     def train_step(images_u8, labels, step, lr) -> Dict[str, tf.Tensor]:
         tf.debugging.assert_equal(tf.shape(images_u8)[0] % replicas, 0,
                                   message="data.batch_size must divide by the replicas")
-        if augment:
-            images_u8 = pad_crop_flip(images_u8, seed, step)  # the whole batch, as on one device
-        x = preprocess(images_u8, mean, std)
+        x = training_inputs(images_u8, step, mean, std, inputs)  # the whole batch, as on one device
         feed_step_seed(model, seed, step)  # every copy, before the replicas run
         per_replica = strategy.run(replica_step, args=(x, labels))
         ce, l2, errors, grads = strategy.reduce(SUM, per_replica, axis=None)

@@ -20,8 +20,10 @@ import tensorflow as tf
 from ..data.augment import pad_crop_flip
 from ..models.unit_layers import feed_step_seed
 
+from ..config import CropPadding
+
 if TYPE_CHECKING:
-    from ..config import OptimConfig
+    from ..config import Config, OptimConfig
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,25 @@ class StepInputs:
     std: Any
     seed: int
     augment: bool
+    pad_with_mean: bool = False  # data.crop_padding=mean: crop after normalising
+
+    @classmethod
+    def of(cls, c: "Config", mean, std) -> "StepInputs":
+        """A run's inputs: its seed and data group, with the normalisation of its split."""
+        return cls(mean, std, c.seed, c.data.augment,
+                   pad_with_mean=c.data.crop_padding == CropPadding.mean)
+
+
+def training_inputs(images_u8, step, mean, std, inputs: StepInputs):
+    """The normalised batch a training step feeds the model: crop and flip (when augmenting)
+    and normalisation, in the order data.crop_padding says. Black padding (the default) crops
+    the uint8 images, so the 4 padded pixels are 0 before the mean is subtracted; mean
+    padding normalises first, so they are 0 after it, the mean itself."""
+    if not inputs.augment:
+        return preprocess(images_u8, mean, std)
+    if inputs.pad_with_mean:
+        return pad_crop_flip(preprocess(images_u8, mean, std), inputs.seed, step)
+    return preprocess(pad_crop_flip(images_u8, inputs.seed, step), mean, std)
 
 
 def decayed_variables(model: keras.Model, include_bn_and_bias: bool) -> List[tf.Variable]:
@@ -86,15 +107,13 @@ def make_train_step(model: keras.Model, optimizer, o: "OptimConfig", inputs: Ste
     `finite` then reports the loss alone."""
     mean = tf.constant(inputs.mean, tf.float32)
     std = tf.constant(inputs.std, tf.float32)
-    seed, augment, wd = inputs.seed, inputs.augment, o.wd
+    seed, wd = inputs.seed, o.wd
     variables = model.trainable_variables
     decay_vars = decayed_variables(model, o.wd_bn)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_step(images_u8, labels, step, lr) -> Dict[str, tf.Tensor]:
-        if augment:
-            images_u8 = pad_crop_flip(images_u8, seed, step)
-        x = preprocess(images_u8, mean, std)
+        x = training_inputs(images_u8, step, mean, std, inputs)
         feed_step_seed(model, seed, step)  # e.g. a dropout shortcut's mask; no-op for most
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
