@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _checks import RESNET8_PARAMS
 from _faults import cli_env, only_run_dir, result, run_cli, tiny
 from rescore.data.cifar10 import ENV_ROOT
 
@@ -77,7 +78,7 @@ def test_run_folder_reproduces_result_json_exactly_and_writes_nothing(run_dir: P
     assert float(printed(proc.stdout, "val_error")) == saved["val_error"]
     assert float(printed(proc.stdout, "val_loss")) == saved["val_loss"]
     assert printed(proc.stdout, "weights_sha256") == saved["weights_sha256"]
-    assert int(printed(proc.stdout, "params").replace(",", "")) == saved["params"] == 75_290
+    assert int(printed(proc.stdout, "params").replace(",", "")) == saved["params"] == RESNET8_PARAMS
     assert "equals result.json's exactly" in proc.stdout
     assert f"synthetic test set, {TEST_IMAGES} images" in proc.stdout
     assert snapshot(run_dir) == before

@@ -13,6 +13,7 @@ from rescore.models import build_model, list_models, model_info
 from rescore.models.__main__ import main
 from rescore.models.inspect import count_macs, count_params, stage_summary
 
+from _checks import OPTION_B_PROJECTION_PARAMS, RESNET56_PARAMS
 from test_models_zoo import ZOO
 
 # `list` uses builder defaults: the ImageNet nets keep their 7x7 imagenet stem, which
@@ -84,9 +85,8 @@ def total_row(out):
 
 
 def test_summary_options():
-    # Option B adds two 1x1 projections + BN: (16*32 + 2*32) + (32*64 + 2*64) = 2,752.
     code, out, _ = run(["summary", "resnet56", "--shortcut", "B"])
-    assert code == 0 and total_row(out)[1] == 853_018 + 2_752
+    assert code == 0 and total_row(out)[1] == RESNET56_PARAMS + OPTION_B_PROJECTION_PARAMS
     code, out, _ = run(["summary", "resnet18", "--kwarg", "stem=cifar", "--num-classes", "100",
                         "--input-size", "32"])
     assert code == 0
