@@ -372,3 +372,19 @@ def test_concurrent_first_loads_download_once_and_all_get_the_data(good_tarball,
     for data in results:
         np.testing.assert_array_equal(data.x_test, _expected_nhwc("test_batch"))
     assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR])
+
+
+def test_a_second_bad_tarball_does_not_overwrite_the_first_one_moved_aside(good_tarball, root):
+    source, md5 = good_tarball
+    root.mkdir()
+    _truncated_copy(source, root / ARCHIVE_NAME)
+    first_md5 = _md5(root / ARCHIVE_NAME)
+    with pytest.raises(DataError):
+        load_cifar10(root, download=False, url=source.as_uri(), md5=md5)
+    (root / ARCHIVE_NAME).write_bytes(b"not a tarball either")
+    second_md5 = _md5(root / ARCHIVE_NAME)
+    with pytest.raises(DataError) as excinfo:
+        load_cifar10(root, download=False, url=source.as_uri(), md5=md5)
+    assert f"moved to {root / ARCHIVE_NAME}.bad.1" in str(excinfo.value)
+    assert _md5(root / (ARCHIVE_NAME + ".bad")) == first_md5
+    assert _md5(root / (ARCHIVE_NAME + ".bad.1")) == second_md5

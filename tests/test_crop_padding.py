@@ -54,3 +54,11 @@ def test_the_run_takes_the_convention_from_its_config(compose_config, override, 
     c = to_settings(compose_config(override))
     inputs = StepInputs.of(c, MEAN, STD)
     assert (inputs.pad_with_mean, inputs.augment, inputs.seed) == (pads_with_mean, True, c.seed)
+
+
+def test_mean_padding_without_crops_is_refused_saying_what_to_do(compose_config):
+    from rescore.config import to_settings
+    from rescore.errors import ConfigError
+    with pytest.raises(ConfigError, match="data.augment=false takes no crops: drop "
+                                          "data.crop_padding or set data.augment=true"):
+        to_settings(compose_config(["data.crop_padding=mean", "data.augment=false"]))

@@ -325,3 +325,18 @@ def test_cifar100_and_cosine_runs_get_their_own_class_and_no_table6_value(tmp_pa
     from rescore.report.table6 import section_title
     assert section_title(rows[("full", "CIFAR-100")]).startswith(
         "Full schedule (Table 6 is CIFAR-10's: no paper value here): CIFAR-100")
+
+
+def test_a_unit_ablation_gets_no_table6_value_and_is_not_drawn_as_fig6s_net(tmp_path: Path):
+    from rescore.report.figures import representative_runs
+
+    root = tmp_path / "units"
+    config = {"data": {"name": "cifar10", "val_split": 0},
+              "optim": {"max_steps": 64000, "milestones": [32000, 48000], "schedule_scale": 1}}
+    write_run(root, "resnet110", 0, 0.0817, digest="bnafter",
+              config={**config, "unit": {"placement": "bn_after_add"}})
+    write_run(root, "resnet110", 1, 0.0650, digest="own", config=config)
+    runs = collect([root])
+    paper = {r.config_digest: r.paper for r in build_rows(runs)}
+    assert paper["bnafter"] is None and paper["own"].error == 6.43  # Table 6, ResNet-110
+    assert representative_runs(runs)["resnet110"].config_digest == "own"

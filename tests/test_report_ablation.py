@@ -218,6 +218,19 @@ def test_an_unknown_key_is_refused_naming_the_valid_ones(units: Path, capsys):
     assert not (units / "ablation.md").exists() and not (units / "table6.md").exists()
 
 
+@pytest.mark.parametrize("by, message", [
+    ("seed", "--by seed: does not define a run's result (the seed is what each row's "
+             "statistics are over"),
+    ("trainer.log_every", "--by trainer.log_every: does not define a run's result"),
+    (",", "--by names no key. Keys that differ across these runs: optim.schedule_scale, "
+          "unit.placement"),
+])
+def test_keys_that_cannot_group_are_refused_saying_why(units: Path, capsys, by, message):
+    assert report_main([str(units), "--by", by]) == 2
+    assert message in capsys.readouterr().err
+    assert not (units / "ablation.md").exists()
+
+
 # ----------------------------------------------------------------- the paper's values
 
 

@@ -345,6 +345,9 @@ def check_config(c: Config) -> None:
              f"optim.milestones must be strictly increasing, got {list(o.milestones)}")
         need(all(0 < m < o.max_steps for m in o.milestones), _milestones_outside(o))
     _check_cosine(o, problems)
+    need(d.augment or d.crop_padding == CropPadding.black,
+         "data.crop_padding=mean says what the random crop pads with, but data.augment=false "
+         "takes no crops: drop data.crop_padding or set data.augment=true")
     need(o.warmup.lr > 0, f"optim.warmup.lr must be > 0, got {o.warmup.lr}")
     need(o.warmup.steps >= 0, f"optim.warmup.steps must be >= 0, got {o.warmup.steps}")
     need(o.warmup.until_train_error is None or 0 < o.warmup.until_train_error <= 1,

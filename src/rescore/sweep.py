@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import os
-import shutil
+import socket
 import time
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
+
+from .locking import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,14 @@ def _key_value(override: str) -> tuple:
 
 
 def write_summary(sweep_dir: Path) -> None:
+    """Read every record and rewrite the summary under one lock: without it a job that
+    read before another wrote could put back a summary lacking that job."""
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    with exclusive(Path(sweep_dir)):
+        _write_summary_unlocked(sweep_dir)
+
+
+def _write_summary_unlocked(sweep_dir: Path) -> None:
     sweeps = read_sweeps(sweep_dir)
     jobs = latest_per_run(read_records(sweep_dir))
     for sweep in sweeps:
@@ -226,7 +236,8 @@ def _write_json(path: Path, data: Any) -> None:
 def _write_text(path: Path, text: str) -> None:
     """Atomic (write, then rename): several job processes may rewrite the summary."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # host and pid: jobs on several nodes may share the folder (submitit)
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 

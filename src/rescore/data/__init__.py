@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from .pipeline import Splits, make_splits
 
-NAMES = ("cifar10", "cifar100", "synthetic")
 
 if TYPE_CHECKING:
     from ..config import DataConfig
@@ -37,5 +36,6 @@ def load_splits(d: "DataConfig") -> Splits:
         from .synthetic import synthetic_cifar
         parts = synthetic_cifar(d.synthetic_train, d.synthetic_test, d.num_classes)
     else:
-        raise ValueError(f"unknown data set {d.name!r}; valid: {', '.join(NAMES)}")
+        from ..config import DataName  # the schema's list; composition refuses others first
+        raise ValueError(f"unknown data set {d.name!r}; valid: {', '.join(DataName)}")
     return make_splits(*parts, val_split=d.val_split)

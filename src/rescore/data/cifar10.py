@@ -23,7 +23,6 @@ ARCHIVE_NAME = "cifar-10-python.tar.gz"
 BATCHES_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
-REQUIRED_FILES = TRAIN_BATCHES + (TEST_BATCH,)
 NUM_CLASSES = 10
 
 CIFAR10 = CifarRelease(title="CIFAR-10", url=OFFICIAL_URL, md5=OFFICIAL_MD5,

@@ -9,7 +9,7 @@ are the ones used (100 classes), as in He et al. 2016b's CIFAR-100 results.
 Download, md5 check, locking, extraction and parsing are cifar_archive.py's, shared with
 CIFAR-10. Layouts accepted under a data root:
 
-    ROOT/cifar-100-python/{train, test, meta}   (already extracted)
+    ROOT/cifar-100-python/{train, test}         (already extracted; meta is not read)
     ROOT/cifar-100-python.tar.gz                (the official archive)
 """
 

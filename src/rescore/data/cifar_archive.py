@@ -171,12 +171,21 @@ def _md5_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _free_name(path: Path) -> Path:
+    """`path`, or path.1, path.2, … : an earlier quarantined file is never overwritten."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
+
+
 def _verify_placed_archive(archive: Path, expected_md5: str) -> None:
     """A bad archive is moved aside so the next run can download a good one."""
     actual_md5 = _md5_of_file(archive)
     if actual_md5 == expected_md5:
         return
-    quarantined = archive.with_name(archive.name + ".bad")
+    quarantined = _free_name(archive.with_name(archive.name + ".bad"))
     os.replace(archive, quarantined)
     raise DataError(
         f"{archive} is corrupt or truncated: expected md5 {expected_md5}, "

@@ -33,7 +33,7 @@ from .paper import CITATION, FAIL, HE2016B_CITATION, PaperRow, UnitRow, paper_ro
 from .settings import (Setting, differing_keys, flatten, setting_of, setting_order,
                        setting_text, value_text)
 from .stats import Summary, summarize
-from .table6 import SECTION_HEADINGS, STATUS_ORDER, error_of
+from .table6 import SECTION_HEADINGS, STATUS_ORDER, error_of, has_original_unit
 
 UNIT_DEFAULTS = flatten(asdict(UnitConfig()))
 
@@ -97,9 +97,10 @@ def _row(status: str, data_name: Optional[str], setting: Setting, members: List[
         status=status, data_name=data_name, setting=setting, runs=[r for r, _, _ in scored],
         test=summarize([e for _, e, _ in scored]), train=summarize(trained),
         error_from="; ".join(sorted({s for _, _, s in scored})) or "nothing evaluated yet",
-        pooled=[k for k in differing_keys(members) if k not in keys],
-        table6=_same([table6_value(r) for r in members]),
-        he2016b=_same([he2016b_value(r) for r in members]))
+        # what the row's statistics are of: the runs that have an error
+        pooled=[k for k in differing_keys([r for r, _, _ in scored]) if k not in keys],
+        table6=_same([table6_value(r) for r, _, _ in scored]),
+        he2016b=_same([he2016b_value(r) for r, _, _ in scored]))
 
 
 def _same(values: List[Optional[PaperValue]]) -> Optional[PaperValue]:
@@ -115,17 +116,9 @@ def table6_value(run: Run) -> Optional[PaperValue]:
     """He et al. 2016, Table 6: CIFAR-10, option A, the original unit (the CIFAR v1
     family's own: unit.placement unset or original, identity shortcuts)."""
     row: Optional[PaperRow] = paper_row(run.model)
-    if row is None or not run.on_cifar10 or run.shortcut != "A" or not _original_unit(run):
+    if row is None or not run.on_cifar10 or run.shortcut != "A" or not has_original_unit(run):
         return None
     return PaperValue("Table 6", row.error_text(), row.error)
-
-
-def _original_unit(run: Run) -> bool:
-    unit = _unit(run)
-    placement = run.placement or unit.pop("placement", None) or "original"
-    unit.pop("placement", None)
-    others = {k: v for k, v in UNIT_DEFAULTS.items() if k != "placement"}
-    return placement == "original" and unit == others
 
 
 def he2016b_value(run: Run) -> Optional[PaperValue]:

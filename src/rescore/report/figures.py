@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .collect import Run  # noqa: E402
+from .table6 import has_original_unit  # noqa: E402
 
 PANELS = (("plain", re.compile(r"plain(\d+)")), ("ResNet", re.compile(r"resnet(\d+)")))
 DEPTH_COLOURS = {20: "tab:orange", 32: "tab:cyan", 44: "tab:green", 56: "tab:red",
@@ -35,8 +36,9 @@ def representative_runs(runs: List[Run]) -> Dict[str, Run]:
     """model → the run whose curve is drawn."""
     chosen: Dict[str, Run] = {}
     rank = {"full": 0, "scaled": 1, "unfinished": 2, "other": 3}
-    for run in sorted(runs, key=lambda r: (not r.on_cifar10, rank[r.status], -r.steps,
-                                           r.seed)):
+    # the paper's data, status and unit first: a unit.* ablation is not Fig. 6's net
+    for run in sorted(runs, key=lambda r: (not r.on_cifar10, rank[r.status],
+                                           not has_original_unit(r), -r.steps, r.seed)):
         if run.train_curve or run.heldout_curve:
             chosen.setdefault(run.model, run)
     return chosen

@@ -88,13 +88,28 @@ def check_keys(wanted: Sequence[str], runs: Sequence[Run]) -> None:
     """Raise UnknownKeyError naming the keys that are not config keys of these runs, and
     the valid ones (those that differ across the runs first)."""
     valid = all_keys(runs)
+    if not wanted:
+        raise UnknownKeyError(f"--by names no key. Keys that differ across these runs: "
+                              f"{', '.join(differing_keys(runs)) or 'none'}")
     unknown = [k for k in wanted if k not in valid]
     if not unknown:
         return
     varying = differing_keys(runs)
+    not_defining = [k for k in unknown if _names_a_setting_that_defines_nothing(k)]
+    if not_defining:
+        raise UnknownKeyError(
+            f"--by {','.join(not_defining)}: does not define a run's result (the seed is what "
+            f"each row's statistics are over; names, folders, cadences and threads change "
+            f"nothing). Keys that differ across these runs: {', '.join(varying) or 'none'}")
     raise UnknownKeyError(
         f"--by {','.join(unknown)}: not a config key of these runs. Keys that differ "
         f"across them: {', '.join(varying) or 'none'}. Every valid key: {', '.join(valid)}")
+
+
+def _names_a_setting_that_defines_nothing(key: str) -> bool:
+    """seed, name, trainer.log_every, …: schema fields result_defining leaves out."""
+    every = flatten(asdict(Config()))
+    return key in every and key not in flatten(result_defining(asdict(Config())))
 
 
 def setting_of(run: Run, keys: Sequence[str]) -> Setting:

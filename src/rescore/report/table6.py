@@ -17,12 +17,14 @@ import io
 import math
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from ..config import UnitConfig
 from .collect import Run
+from .settings import flatten
 from .paper import CITATION, ITERATIONS, OTHER_METHODS, TABLE6, PaperRow, paper_row
 
 STATUS_ORDER = {"full": 0, "scaled": 1, "other": 2, "unfinished": 3}
@@ -112,6 +114,19 @@ def build_rows(runs: List[Run]) -> List[Row]:
     return sorted(rows, key=_row_order)
 
 
+UNIT_FIELDS = flatten({"unit": asdict(UnitConfig())})
+
+
+def has_original_unit(run: Run) -> bool:
+    """Did the run build the paper's own unit (He et al. 2016: placement original, identity
+    shortcuts), the only one Table 6 and Fig. 6 speak of? A unit.* ablation did not."""
+    unit = {**UNIT_FIELDS, **flatten({"unit": (run.config or {}).get("unit") or {}})}
+    placement = run.placement or unit.pop("unit.placement", None) or "original"
+    unit.pop("unit.placement", None)
+    defaults = {k: v for k, v in UNIT_FIELDS.items() if k != "unit.placement"}
+    return placement == "original" and unit == defaults
+
+
 def _row(members: List[Run], params: Optional[int]) -> Row:
     members = sorted(members, key=lambda r: r.seed)
     first = members[0]
@@ -120,8 +135,10 @@ def _row(members: List[Run], params: Optional[int]) -> Row:
     return Row(status=first.status, schedule_scale=first.schedule_scale, model=first.model,
                method=method_of(first.model, first.shortcut), layers=layers_of(first.model),
                params_m=params / 1e6 if params else None,
-               # the paper's numbers are CIFAR-10's: beside other data they mean nothing
-               paper=paper_row(first.model) if first.on_cifar10 else None,
+               # the paper's numbers are CIFAR-10's and its own unit's: beside other data
+               # or a unit.* variant they mean nothing
+               paper=paper_row(first.model) if first.on_cifar10 and has_original_unit(first)
+               else None,
                recipe=first.recipe,
                errors=[e for _, e, _ in scored], seeds=[r.seed for r, _, _ in scored],
                config_digest=first.config_digest, iterations=_iterations(members),

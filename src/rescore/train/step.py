@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Sequence
 import keras
 import tensorflow as tf
 
+from ..config import CropPadding
 from ..data.augment import pad_crop_flip
 from ..models.unit_layers import feed_step_seed
-
-from ..config import CropPadding
 
 if TYPE_CHECKING:
     from ..config import Config, OptimConfig
