@@ -83,10 +83,11 @@ def test_levers_compare_each_variant_with_the_reference(tmp_path):
     assert json.loads(out.read_text())["speedup_over_reference"] == r["speedup_over_reference"]
     assert set(r["loop_images_per_sec"]) == {"reference", "jit_compile", "mixed_bfloat16",
                                              "mixed_float16", "steps_per_call=4",
-                                             "batchnorm=keras"}
+                                             "data_on_device", "batchnorm=keras"}
     assert r["speedup_over_reference"]["reference"] == 1.0
     assert all(v > 0 for v in r["loop_images_per_sec"].values())
     assert r["config"]["reference"]["batchnorm"] == "fused"
+    assert r["config"]["reference"]["data_on_device"] is False
 
 
 def test_a_lever_changes_only_its_own_group(compose_config):

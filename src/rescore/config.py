@@ -208,6 +208,9 @@ class TrainerConfig:
     precision: Precision = Precision.float32
     # iterations per compiled call, metrics accumulated on device; train/multistep.py
     steps_per_call: int = 1
+    # copy the training split to the device once and send each call only batch indices
+    # (the gather runs in the call): for GPUs; bitwise the same run (train/device_data.py)
+    data_on_device: bool = False
     # auto: continue from the newest checkpoint in the run folder | never: refuse a folder
     # that already holds checkpoints or a result (train/rundir.py)
     resume: Resume = Resume.auto
@@ -245,7 +248,8 @@ NON_RESULT_KEYS = {
     "data": {"root", "download"},
     "trainer": {"eval_every", "log_every", "checkpoint_every", "keep_checkpoints", "progress",
                 "threads", "resume", "restart", "signal_exit_code",
-                "steps_per_call"},  # bitwise the same iterations (tests/test_multistep.py)
+                "steps_per_call",  # bitwise the same iterations (tests/test_multistep.py)
+                "data_on_device"},  # bitwise the same batches (tests/test_device_data.py)
 }
 NON_RESULT_TOP = {"seed", "name", "out_root", "hydra"}
 
@@ -382,6 +386,10 @@ def check_config(c: Config) -> None:
                                       and t.precision != "mixed_float16"),
          "trainer.strategy=mirrored needs trainer.steps_per_call=1, trainer.jit_compile=false "
          "and no float16 loss scaling (train/distributed.py)")
+    need(not (t.data_on_device and t.strategy == "mirrored"),
+         "trainer.data_on_device=true works on one device only: with "
+         "trainer.strategy=mirrored each replica is fed its share of a host batch "
+         "(train/distributed.py); set trainer.data_on_device=false or trainer.strategy=default")
     need(t.steps_per_call >= 1, f"trainer.steps_per_call must be >= 1, got {t.steps_per_call}")
     _check_model(c, problems)
     if problems:

@@ -24,6 +24,7 @@ LEVERS = {  # name → what it changes, per config group
     "mixed_bfloat16": {"trainer": {"precision": "mixed_bfloat16"}},
     "mixed_float16": {"trainer": {"precision": "mixed_float16"}},
     "steps_per_call=4": {"trainer": {"steps_per_call": 4}},
+    "data_on_device": {"trainer": {"data_on_device": True}},  # indices only per call
     "batchnorm=keras": {"model": {"batchnorm": "keras"}},  # a lever taken back: how much
 }
 
@@ -59,6 +60,7 @@ def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
                    "reference": {"precision": c.trainer.precision,
                                  "jit_compile": c.trainer.jit_compile,
                                  "steps_per_call": c.trainer.steps_per_call,
+                                 "data_on_device": c.trainer.data_on_device,
                                  "threads": c.trainer.threads,
                                  "batchnorm": c.model.batchnorm},
                    "steps": steps, "warmup_steps": warmup_steps, "rounds": rounds},

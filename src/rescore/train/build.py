@@ -19,6 +19,7 @@ from ..data import load_splits
 from ..data.pipeline import BatchOrder, Splits, normalization
 from ..models import build_model
 from .checkpoint import RunState, WarmupState
+from .device_data import DeviceSteps, make_device_steps, upload
 from .distributed import make_distributed_train_step, make_strategy, strategy_scope
 from .logging import LogWindow
 from .multistep import make_multi_step
@@ -52,6 +53,9 @@ class Run:
     log_window: LogWindow
     order: BatchOrder
     max_steps: int  # scaled by optim.schedule_scale
+    # trainer.data_on_device: steps fed batch indices; the data they gather from is held by
+    # them as constants, so it is in no checkpoint (device_data.py). None: host-fed
+    device_steps: Optional[DeviceSteps] = None
 
     def trackables(self) -> Dict[str, tf.Module]:
         """What a checkpoint saves and restores, by name."""
@@ -100,10 +104,13 @@ def build_run(c: Config, splits: Optional[Splits] = None) -> Run:
                                                  t.jit_compile, loss_scale)
     multi_step = make_multi_step(train_step, t.jit_compile) if t.steps_per_call > 1 else None
     eval_step = make_eval_step(model, mean, std, jit_compile=t.jit_compile)
+    device_steps = (make_device_steps(train_step, multi_step,
+                                      *upload(splits.x_train, splits.y_train), t.jit_compile)
+                    if t.data_on_device else None)
 
     return Run(settings=c, splits=splits, mean=mean, std=std, model=model,
                optimizer=optimizer, loss_scale=loss_scale, train_step=train_step,
                multi_step=multi_step, eval_step=eval_step, warmup=warmup,
                state=RunState(warmup.state), log_window=LogWindow(),
                order=BatchOrder(len(splits.x_train), c.data.batch_size, c.seed),
-               max_steps=max_steps)
+               max_steps=max_steps, device_steps=device_steps)

@@ -164,7 +164,7 @@ def train_loop(run: Run, checkpoints: Checkpoints, metrics: MetricsLog, cadence:
     for step, lr, out in iterate_steps(
             train_step=run.train_step, multi_step=run.multi_step, x_train=splits.x_train,
             y_train=splits.y_train, order=run.order, lr_for=warmup.lr, start=start,
-            stop=max_steps, chunk_length=chunk_length):
+            stop=max_steps, chunk_length=chunk_length, device_steps=run.device_steps):
         # a non-finite step was not applied: stop, pointing at the last good checkpoint
         loss = float(out["loss"])
         if not bool(out["finite"]):

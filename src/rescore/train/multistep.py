@@ -11,9 +11,11 @@ iterations before it are applied, that one is not, and none after it runs: the s
 state a one-iteration-per-call loop stops in, at the same iteration.
 
 On the host, `iterate_steps` gathers the uint8 rows of a whole chunk, calls once and
-hands the loop one iteration at a time. A chunk never crosses a point where the loop
-needs the model as it is after that iteration (evaluation, checkpoint, the end of the
-run: `chunk_end`), so cadences and resume behave as with one iteration per call.
+hands the loop one iteration at a time; with the data on the device (device_data.py,
+trainer.data_on_device) it sends the chunk's batch indices instead, and the call gathers
+the rows itself. A chunk never crosses a point where the loop needs the model as it is
+after that iteration (evaluation, checkpoint, the end of the run: `chunk_end`), so
+cadences and resume behave as with one iteration per call.
 """
 
 from __future__ import annotations
@@ -70,27 +72,32 @@ def chunk_end(step: int, steps_per_call: int, stop: int, boundaries: Iterable[in
 
 
 def iterate_steps(*, train_step, multi_step, x_train, y_train, order, lr_for,
-                  start: int, stop: int, chunk_length: Callable[[int], int]
-                  ) -> Iterator[Tuple[int, float, Dict]]:
+                  start: int, stop: int, chunk_length: Callable[[int], int],
+                  device_steps=None) -> Iterator[Tuple[int, float, Dict]]:
     """Yields (iteration, lr, {loss, l2, errors, finite, seconds}) for start … stop-1.
 
     `chunk_length(step)` is how many iterations may run in the call starting at `step`
     (1 whenever the rate may depend on what these iterations show, e.g. an error-based
     warm-up). It is asked lazily, after the loop has handled the previous iteration.
-    `seconds` is the call's time shared equally among its iterations."""
+    `seconds` is the call's time shared equally among its iterations. `device_steps`
+    (device_data.DeviceSteps, trainer.data_on_device): the calls get batch indices, not
+    rows, through the same one- and k-iteration paths."""
     step = start
     while step < stop:
         end = min(stop, step + max(1, chunk_length(step)))
         if end - step == 1 or multi_step is None:
-            yield from _single(train_step, x_train, y_train, order, lr_for(step), step)
+            single = (device_steps.single if device_steps is not None
+                      else _host_fed(train_step, x_train, y_train))
+            yield from _single(single, order, lr_for(step), step)
             step += 1
             continue
         steps = list(range(step, end))
         lrs = [lr_for(s) for s in steps]
         idx = np.stack([order.indices(s) for s in steps])
         tic = time.perf_counter()
-        out = multi_step(x_train[idx], y_train[idx], tf.constant(steps, tf.int64),
-                         tf.constant(lrs, tf.float32))
+        multi = (device_steps.multi if device_steps is not None
+                 else _host_fed(multi_step, x_train, y_train))
+        out = multi(idx, tf.constant(steps, tf.int64), tf.constant(lrs, tf.float32))
         values = {key: out[key].numpy() for key in (*OUTPUTS, "finite")}
         seconds = (time.perf_counter() - tic) / len(steps)
         for j, s in enumerate(steps[:int(out["ran"])]):
@@ -101,12 +108,17 @@ def iterate_steps(*, train_step, multi_step, x_train, y_train, order, lr_for,
         step = end
 
 
-def _single(train_step, x_train, y_train, order, lr: float, step: int):
-    """One iteration, one call: the loop's original path (steps_per_call=1)."""
+def _host_fed(step_fn, x_train, y_train) -> Callable:
+    """step_fn(rows, labels, …) called with batch indices: the host gathers the rows."""
+    return lambda idx, steps, lrs: step_fn(x_train[idx], y_train[idx], steps, lrs)
+
+
+def _single(train_step, order, lr: float, step: int):
+    """One iteration, one call: the loop's original path (steps_per_call=1). `train_step`
+    takes the batch's indices (_host_fed or device_data's)."""
     idx = order.indices(step)
     tic = time.perf_counter()
-    out = train_step(x_train[idx], y_train[idx], tf.constant(step, tf.int64),
-                     tf.constant(lr, tf.float32))
+    out = train_step(idx, tf.constant(step, tf.int64), tf.constant(lr, tf.float32))
     values = {key: float(out[key]) for key in OUTPUTS}
     finite = bool(out["finite"])
     yield step, lr, {**values, "finite": finite, "seconds": time.perf_counter() - tic}
