@@ -462,6 +462,11 @@ def _check_modern(c: Config, problems: List[str]) -> None:
     if (d.mixup > 0 or d.cutmix > 0) and t.jit_compile:
         problems.append("data.mixup/data.cutmix draw λ from a stateless Gamma, which XLA "
                         "cannot compile: set trainer.jit_compile=false")
+    if t.strategy == "mirrored" and (d.cutout or d.mixup or d.cutmix or o.label_smoothing
+                                     or o.ema.decay is not None or o.swa.start is not None):
+        problems.append("data.cutout/mixup/cutmix, optim.label_smoothing, optim.ema and "
+                        "optim.swa are not wired into trainer.strategy=mirrored's step: use "
+                        "trainer.strategy=default")
     if o.ema.decay is not None and not 0 < o.ema.decay < 1:
         problems.append(f"optim.ema.decay must be in (0, 1) (e.g. 0.9998), or null for no "
                         f"EMA, got {o.ema.decay}")

@@ -26,6 +26,7 @@ from ..errors import DivergedError, Preempted  # noqa: F401 (DivergedError: re-e
 from .checkpoint import Checkpoints, RunState, WarmupState
 from .distributed import make_distributed_train_step, make_strategy, strategy_scope
 from .logging import LogWindow, MetricsLog, Progress
+from .modern import Modern, bn_pass_batches
 from .multistep import chunk_lengths, iterate_steps, make_multi_step
 from .optimizer import SGDMomentum
 from .precision import make_loss_scale, precision_policy
@@ -108,11 +109,14 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     warmup = Warmup(o, WarmupState())
     state = RunState(warmup.state)
     log_window = LogWindow()
+    order = BatchOrder(len(splits.x_train), c.data.batch_size, c.seed)
+    modern = Modern.of(c, model, order.steps_per_epoch)  # None: the paper's step (issue 15)
     checkpoints = Checkpoints(run_dir / "checkpoints", c.trainer.keep_checkpoints,
                               may_be_missing=ADDED_TO_CHECKPOINTS,
                               model=model, optimizer=optimizer, state=state,
                               warmup=warmup.state, log_window=log_window,
-                              **({"loss_scale": loss_scale} if loss_scale else {}))
+                              **({"loss_scale": loss_scale} if loss_scale else {}),
+                              **(modern.trackables() if modern else {}))
     resumed_from = checkpoints.restore_latest()
     if resumed_from:
         log.info("resuming from %s (iteration %d)", resumed_from, int(state.step))
@@ -121,7 +125,8 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
                  else partial(make_distributed_train_step, strategy))
     train_step = make_step(model, optimizer, o.wd, decayed_variables(model, o.wd_bn),
                            mean, std, seed=c.seed, augment=c.data.augment,
-                           jit_compile=c.trainer.jit_compile, loss_scale=loss_scale)
+                           jit_compile=c.trainer.jit_compile, loss_scale=loss_scale,
+                           **({"modern": modern} if modern else {}))
     k = c.trainer.steps_per_call
     multi_step = make_multi_step(train_step, c.trainer.jit_compile) if k > 1 else None
     eval_step = make_eval_step(model, mean, std, jit_compile=c.trainer.jit_compile)
@@ -137,13 +142,16 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
         train_loop(
             train_step=train_step, eval_step=eval_step, splits=splits, state=state,
             checkpoints=checkpoints, metrics=metrics, warmup=warmup, log_window=log_window,
-            max_steps=max_steps,
-            order=BatchOrder(len(splits.x_train), c.data.batch_size, c.seed),
-            eval_every=c.trainer.eval_every,
+            max_steps=max_steps, order=order, eval_every=c.trainer.eval_every,
             log_every=c.trainer.log_every, checkpoint_every=c.trainer.checkpoint_every,
             eval_batch_size=c.data.eval_batch_size, progress=c.trainer.progress,
-            multi_step=multi_step, steps_per_call=k, stop=stop)
-        result = final_result(c, model, eval_step, splits, state, warmup, max_steps)
+            multi_step=multi_step, steps_per_call=k, stop=stop,
+            ema=modern.ema if modern else None)
+        if modern is not None and modern.swa is not None:  # the average becomes the model
+            modern.swa.finish(model, bn_pass_batches(splits.x_train, c.data.batch_size, mean,
+                                                     std, c.seed, c.data.augment, max_steps))
+        result = final_result(c, model, eval_step, splits, state, warmup, max_steps,
+                              ema=modern.ema if modern else None)
     finally:
         metrics.close()
     for split in ("val", "test"):
@@ -165,13 +173,14 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
                metrics: MetricsLog, warmup: Warmup, log_window: LogWindow, max_steps: int,
                order: BatchOrder, eval_every: int, log_every: int, checkpoint_every: int,
                eval_batch_size: int, progress: Optional[bool], multi_step=None,
-               steps_per_call: int = 1, stop=None) -> None:
+               steps_per_call: int = 1, stop=None, ema=None) -> None:
     """Iterations state.step … max_steps-1; every random choice from (seed, iteration).
 
     Whatever accumulates between checkpoints lives in checkpointed variables (`warmup`,
     `log_window`, `state`), so a resumed run continues the uninterrupted one exactly.
     With `multi_step` (multistep.py), up to `steps_per_call` iterations run per call; the
-    body below still sees them one at a time."""
+    body below still sees them one at a time. With `ema` (ema.Ema), each evaluation also
+    evaluates the averaged weights, as split "<heldout>_ema"."""
     start = int(state.step)
     bar = Progress(start, max_steps, progress)
     segment_start = time.perf_counter() - float(state.elapsed)
@@ -214,6 +223,11 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
         if done % eval_every == 0 or done == max_steps:
             held = evaluate(eval_step, splits.x_heldout, splits.y_heldout, eval_batch_size)
             metrics.write(done, splits.heldout_name, **held)
+            if ema is not None:
+                with ema.swapped_in():
+                    held = evaluate(eval_step, splits.x_heldout, splits.y_heldout,
+                                    eval_batch_size)
+                metrics.write(done, splits.heldout_name + "_ema", **held)
         if done % checkpoint_every == 0 or done == max_steps:
             save(done)
         if stop is not None and done < max_steps and stop.should_stop(done):
@@ -229,8 +243,10 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
 
 
 def final_result(c: Config, model, eval_step, splits, state: RunState, warmup: Warmup,
-                 max_steps: int) -> Dict:
-    """result.json: the final test error (never used to choose anything), size, time, digest."""
+                 max_steps: int, ema=None) -> Dict:
+    """result.json: the final test error (never used to choose anything), size, time, digest.
+    With `ema` also the averaged weights' test error, loss and hash (`ema_…`); with SWA the
+    model already holds the SWA average."""
     test = evaluate(eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
     result = {
         "model": c.model.name, "seed": c.seed,
@@ -252,4 +268,9 @@ def final_result(c: Config, model, eval_step, splits, state: RunState, warmup: W
     if splits.heldout_name == "val":
         val = evaluate(eval_step, splits.x_heldout, splits.y_heldout, c.data.eval_batch_size)
         result.update(val_error=val["error"], val_loss=val["loss"])
+    if ema is not None:
+        with ema.swapped_in():
+            averaged = evaluate(eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
+            result.update(ema_test_error=averaged["error"], ema_test_loss=averaged["loss"],
+                          ema_weights_sha256=weights_sha256(model))
     return result

@@ -62,12 +62,14 @@ def all_finite(loss, grads) -> tf.Tensor:
 
 def make_train_step(model: keras.Model, optimizer, wd: float, decay_vars, mean, std,
                     seed: int, augment: bool = True, jit_compile: bool = False,
-                    loss_scale=None) -> Callable:
+                    loss_scale=None, modern=None) -> Callable:
     """step(images_u8, labels, step, lr) → {loss, l2, errors, finite}; updates only if finite.
 
     `loss_scale` (float16 only, precision.py): the gradient is taken of the scaled loss; a
     step whose gradients overflow is skipped and the scale halved, which is not divergence:
-    `finite` then reports the loss alone."""
+    `finite` then reports the loss alone. `modern` (modern.Modern, None: all off): cutout,
+    mixup/CutMix, label smoothing, and the EMA/SWA updates after an applied iteration; a
+    mixed batch's errors count against its dominant label (losses.py)."""
     mean = tf.constant(mean, tf.float32)
     std = tf.constant(std, tf.float32)
     variables = model.trainable_variables
@@ -77,10 +79,14 @@ def make_train_step(model: keras.Model, optimizer, wd: float, decay_vars, mean, 
         if augment:
             images_u8 = pad_crop_flip(images_u8, seed, step)
         x = preprocess(images_u8, mean, std)
+        mixed = None
+        if modern is not None:
+            x, mixed = modern.regularize(x, labels, seed, step)
         feed_step_seed(model, seed, step)  # e.g. a dropout shortcut's mask; no-op for most
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
-            ce = cross_entropy(labels, logits)
+            ce = (cross_entropy(labels, logits) if modern is None
+                  else modern.loss(labels, logits, mixed, cross_entropy))
             l2 = l2_penalty(decay_vars, wd)
             loss = ce + l2
             scaled = loss_scale.scale(loss) if loss_scale is not None else loss
@@ -91,13 +97,16 @@ def make_train_step(model: keras.Model, optimizer, wd: float, decay_vars, mean, 
 
         def apply():
             optimizer.apply(grads, variables, lr)
+            if modern is not None:
+                modern.after_apply(step)
             return tf.constant(True)
 
         tf.cond(finite, apply, lambda: tf.constant(False))
         if loss_scale is not None:
             loss_scale.update(finite)
             finite = tf.reduce_all(tf.math.is_finite(loss))
-        return {"loss": ce, "l2": l2, "errors": count_errors(labels, logits), "finite": finite}
+        counted = labels if modern is None else modern.error_labels(labels, mixed)
+        return {"loss": ce, "l2": l2, "errors": count_errors(counted, logits), "finite": finite}
 
     return train_step
 
