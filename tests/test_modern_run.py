@@ -13,7 +13,8 @@ from _faults import checkpoint_steps, tiny, train_in_process as train, train_ste
 
 MAX_STEPS, EVERY, STOP_AT = 12, 4, 7  # 7: between checkpoints, so the stop itself saves
 EMA_MIXUP = ("optim.ema.decay=0.9", "data.mixup=0.4", "optim.label_smoothing=0.1")
-SWA_CUTMIX = ("optim.swa.start=4", "optim.swa.every=2", "optim.swa.lr=0.02", "data.cutout=16",  # samples 6 (before the stop), 8, 10, 12
+# SWA samples after iterations 6 (before the stop), 8, 10 and 12
+SWA_CUTMIX = ("optim.swa.start=4", "optim.swa.every=2", "optim.swa.lr=0.02", "data.cutout=16",
               "data.cutmix=1.0")
 
 
