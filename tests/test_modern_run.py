@@ -68,3 +68,14 @@ def test_each_switch_changes_the_trained_weights(settings_for, tmp_path, switch)
     plain = train(settings_for(), tmp_path / "plain")
     switched = train(settings_for(switch), tmp_path / "switched")
     assert switched["weights_sha256"] != plain["weights_sha256"]
+
+
+def test_several_iterations_per_call_train_the_same_bits_with_switches_on(settings_for,
+                                                                          tmp_path):
+    """trainer.steps_per_call stays out of the run digest because it changes nothing: with
+    the switches' draws and averages inside the compiled loop as well."""
+    switches = EMA_MIXUP + ("data.cutout=8",)
+    one = train(settings_for(*switches), tmp_path / "one")
+    four = train(settings_for(*switches, "trainer.steps_per_call=4"), tmp_path / "four")
+    assert four["weights_sha256"] == one["weights_sha256"]
+    assert four["ema_weights_sha256"] == one["ema_weights_sha256"]
