@@ -65,7 +65,7 @@ def test_the_keras_baseline_uses_stock_layers_and_the_second_one_rescores(compos
     import keras
     from _checks import bn_layer_types
 
-    from rescore.bench.subject import build_keras_model
+    from rescore.bench.keras_fit import build_keras_model
     from rescore.config import to_settings
     from rescore.models.batchnorm import FusedBatchNormalization
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from _faults import run_cli
+from rescore.config import DataConfig
 from rescore.data import cifar100, load_splits
 from rescore.data.cifar100 import (ARCHIVE_NAME, BATCHES_DIR, OFFICIAL_MD5, OFFICIAL_URL,
                                    ensure_cifar100, load_cifar100)
@@ -192,7 +193,8 @@ def test_the_held_out_split_is_cifar10s(archive, tmp_path):
     source, md5 = archive
     root = tmp_path / "root"
     load_cifar100(root, url=source.as_uri(), md5=md5)  # place it; load_splits reads the root
-    splits = load_splits("cifar100", str(root), download=False, val_split=50, num_classes=100)
+    splits = load_splits(DataConfig(name="cifar100", root=str(root), download=False,
+                                    val_split=50, num_classes=100))
     held = np.sort(np.random.default_rng(SPLIT_SEED).permutation(TRAIN_IMAGES)[:50])
     rows = TRAIN[b"data"]
     assert splits.heldout_name == "val" and len(splits.x_train) == TRAIN_IMAGES - 50

@@ -37,7 +37,9 @@ def child_compare_one_step() -> dict:
     from rescore.train.distributed import (make_distributed_train_step, make_strategy,
                                            strategy_scope)
     from rescore.train.optimizer import SGDMomentum
-    from rescore.train.step import cross_entropy, decayed_variables, l2_penalty, preprocess
+    from rescore.config import OptimConfig
+    from rescore.train.step import (StepInputs, cross_entropy, decayed_variables, l2_penalty,
+                                    preprocess)
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2 * HALF, 32, 32, 3), dtype=np.uint8)
@@ -48,15 +50,15 @@ def child_compare_one_step() -> dict:
     keras.utils.set_random_seed(SEED)
     with strategy_scope(strategy):
         mirrored = build_model("resnet8")
-        mirrored_opt = SGDMomentum(mirrored.trainable_variables)
+        mirrored_opt = SGDMomentum(mirrored.trainable_variables, OptimConfig())
     keras.utils.set_random_seed(SEED)
     single = build_model("resnet8")
-    single_opt = SGDMomentum(single.trainable_variables)
+    single_opt = SGDMomentum(single.trainable_variables, OptimConfig())
     initial_gap = max(float(np.abs(a.numpy() - b.numpy()).max())
                       for a, b in zip(mirrored.variables, single.variables))
 
-    step = make_distributed_train_step(strategy, mirrored, mirrored_opt, WD,
-                                       decayed_variables(mirrored, False), mean, std, SEED)
+    step = make_distributed_train_step(strategy, mirrored, mirrored_opt, OptimConfig(wd=WD),
+                                       StepInputs(mean, std, SEED, augment=True))
     out = step(images, labels, tf.constant(STEP, tf.int64), tf.constant(LR, tf.float32))
 
     # The reference, on one device: the same augmentation of the whole batch, then halves.
@@ -164,13 +166,13 @@ def child_dropout_step() -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from rescore.config import UnitConfig
+    from rescore.config import OptimConfig, UnitConfig
     from rescore.models import build_model
     from rescore.models.unit_layers import step_seeded_layers
     from rescore.train.distributed import (make_distributed_train_step, make_strategy,
                                            strategy_scope)
     from rescore.train.optimizer import SGDMomentum
-    from rescore.train.step import decayed_variables
+    from rescore.train.step import StepInputs
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2 * HALF, 32, 32, 3), dtype=np.uint8)
@@ -179,9 +181,9 @@ def child_dropout_step() -> dict:
     keras.utils.set_random_seed(SEED)
     with strategy_scope(strategy):
         model = build_model("resnet8", unit=UnitConfig(shortcut="dropout", dropout_ratio=0.5))
-        optimizer = SGDMomentum(model.trainable_variables)
-    step = make_distributed_train_step(strategy, model, optimizer, WD,
-                                       decayed_variables(model, False), 0.47, 0.25, SEED)
+        optimizer = SGDMomentum(model.trainable_variables, OptimConfig())
+    step = make_distributed_train_step(strategy, model, optimizer, OptimConfig(wd=WD),
+                                       StepInputs(0.47, 0.25, SEED, augment=True))
     out = step(images, labels, tf.constant(STEP, tf.int64), tf.constant(LR, tf.float32))
     (layer,) = step_seeded_layers(model)
     seeds = strategy.experimental_local_results(layer.step_seed.value)

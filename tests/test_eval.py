@@ -110,6 +110,7 @@ def test_a_run_without_weights_file_is_read_from_its_final_checkpoint(run_dir: P
 
 def test_build_settings_precision_and_channel_std_travel_with_the_run(tmp_path: Path):
     """Not the defaults: option B, Keras' BN, bfloat16 compute, channel mean and std."""
+    from rescore.config import DataConfig
     from rescore.data import load_splits
     from rescore.data.pipeline import normalization
     from rescore.train.weights_file import read_description
@@ -125,8 +126,8 @@ def test_build_settings_precision_and_channel_std_travel_with_the_run(tmp_path: 
     assert float(printed(checked.stdout, "test_error")) == result(folder)["test_error"]
     assert float(printed(checked.stdout, "test_loss")) == result(folder)["test_loss"]
     stored = read_description(folder / "model.weights.h5")
-    mean, std = normalization(load_splits("synthetic", synthetic_train=64,
-                                          synthetic_test=32).x_train, "channel_std")
+    mean, std = normalization(load_splits(DataConfig(
+        name="synthetic", synthetic_train=64, synthetic_test=32)).x_train, "channel_std")
     assert stored.mean.shape == stored.std.shape == (1, 1, 3)
     assert np.array_equal(stored.mean, mean) and np.array_equal(stored.std, std)
 
@@ -134,20 +135,21 @@ def test_build_settings_precision_and_channel_std_travel_with_the_run(tmp_path: 
 # ------------------------------------------------------------- what the file carries
 
 def test_weights_file_carries_the_training_split_normalisation(run_dir: Path):
+    from rescore.config import DataConfig
     from rescore.data import load_splits
     from rescore.data.pipeline import normalization
     from rescore.train.weights_file import read_description
 
     stored = read_description(run_dir / "model.weights.h5")
     saved = result(run_dir)
-    splits = load_splits("synthetic", val_split=VAL_SPLIT, synthetic_train=TRAIN_IMAGES,
-                         synthetic_test=TEST_IMAGES)
+    splits = load_splits(DataConfig(name="synthetic", val_split=VAL_SPLIT,
+                                    synthetic_train=TRAIN_IMAGES, synthetic_test=TEST_IMAGES))
     mean, std = normalization(splits.x_train, "pixel_mean")
     assert stored.mean.dtype == np.float32 and stored.mean.shape == (32, 32, 3)
     assert np.array_equal(stored.mean, mean) and np.array_equal(stored.std, std)
     assert stored.train_images == len(splits.x_train) == TRAIN_IMAGES - VAL_SPLIT
-    everything = load_splits("synthetic", synthetic_train=TRAIN_IMAGES,
-                             synthetic_test=TEST_IMAGES).x_train
+    everything = load_splits(DataConfig(name="synthetic", synthetic_train=TRAIN_IMAGES,
+                                        synthetic_test=TEST_IMAGES)).x_train
     assert not np.array_equal(stored.mean, normalization(everything)[0])  # 48, not 64 images
     assert stored.config == saved["config"]
     assert stored.weights_sha256 == saved["weights_sha256"]

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rescore.config import OptimConfig
 from rescore.data.pipeline import BatchOrder, normalization
 from rescore.data.synthetic import synthetic_cifar
 from rescore.models import build_model
 from rescore.train.multistep import chunk_end, iterate_steps, make_multi_step
 from rescore.train.optimizer import SGDMomentum
 from rescore.train.schedule import lr_at
-from rescore.train.step import decayed_variables, make_train_step
+from rescore.train.step import StepInputs, make_train_step
 from rescore.train.weights import weights_sha256
 
 BATCH = 8
@@ -41,10 +42,10 @@ def fresh(x, lr_scale=1.0):
     """A seeded resnet8 with its optimizer and both step functions."""
     tf.keras.utils.set_random_seed(3)
     model = build_model("resnet8")
-    optimizer = SGDMomentum(model.trainable_variables, 0.9)
+    optimizer = SGDMomentum(model.trainable_variables, OptimConfig(momentum=0.9))
     mean, std = normalization(x)
-    step = make_train_step(model, optimizer, 1e-4, decayed_variables(model, False), mean,
-                           std, seed=5)
+    step = make_train_step(model, optimizer, OptimConfig(wd=1e-4),
+                           StepInputs(mean, std, seed=5, augment=True))
     return model, step, make_multi_step(step)
 
 

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rescore.config import OptimConfig
 from rescore.data.synthetic import synthetic_cifar
 from rescore.data.pipeline import normalization
 from rescore.models import build_model
 from rescore.train.optimizer import SGDMomentum
 from rescore.train.precision import DynamicLossScale, make_loss_scale, precision_policy
-from rescore.train.step import decayed_variables, l2_penalty, make_train_step
+from rescore.train.step import StepInputs, decayed_variables, l2_penalty, make_train_step
 
 BATCH = 8
 WD = 1e-4
@@ -21,11 +22,11 @@ def step_for(precision, loss_scale=None):
     keras.utils.set_random_seed(0)
     with precision_policy(precision):
         model = build_model("resnet8")
-    optimizer = SGDMomentum(model.trainable_variables, 0.9)
+    optimizer = SGDMomentum(model.trainable_variables, OptimConfig(momentum=0.9))
     mean, std = normalization(x)
-    decay = decayed_variables(model, False)
-    step = make_train_step(model, optimizer, WD, decay, mean, std, seed=0,
-                           loss_scale=loss_scale)
+    decay = decayed_variables(model, False)  # what OptimConfig(wd_bn=False) decays
+    step = make_train_step(model, optimizer, OptimConfig(wd=WD, wd_bn=False),
+                           StepInputs(mean, std, seed=0, augment=True), loss_scale=loss_scale)
     return model, decay, step, x, y
 
 

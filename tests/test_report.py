@@ -173,7 +173,7 @@ def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
     import keras
     import numpy as np
 
-    from rescore.config import Config
+    from rescore.config import Config, OptimConfig
     from rescore.models import build_model
     from rescore.report.layer_responses import (_test_images, run_response_stds,
                                                 three_by_three_bn_layers)
@@ -199,12 +199,12 @@ def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
         "config_digest": "d1", "config": dataclasses.asdict(c)}))
     write_metrics(run_dir, [(1, 0.9, 0.9)])
     Checkpoints(run_dir / "checkpoints", 1, model=model,
-                optimizer=SGDMomentum(model.trainable_variables),
+                optimizer=SGDMomentum(model.trainable_variables, OptimConfig()),
                 state=RunState(WarmupState())).save(1)
 
     stds = run_response_stds(run_dir, n_images=32)
     assert len(stds) == 7 and stds[2] == pytest.approx(0.0, abs=1e-6)
-    images = _test_images("synthetic", None, True, 0, 64, 32, 10, "pixel_mean", 32)
+    images = _test_images(c.data, 32)
     stem = keras.Model(model.input, model.get_layer("stem_bn").output)
     assert stds[0] == pytest.approx(float(np.std(stem(images, training=False))), rel=1e-4)
 

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rescore.config import OptimConfig
 from rescore.data.synthetic import synthetic_cifar
 from rescore.models import build_model
 from rescore.train.optimizer import SGDMomentum
-from rescore.train.step import (cross_entropy, decayed_variables, l2_penalty, make_train_step,
-                                preprocess)
+from rescore.train.step import (StepInputs, cross_entropy, decayed_variables, l2_penalty,
+                                make_train_step, preprocess)
 
 MEAN = np.full((32, 32, 3), 0.5, np.float32)
 STD = np.ones((1, 1, 3), np.float32)
@@ -51,7 +52,7 @@ def test_l2_gradient_is_exactly_wd_times_w(wd_bn):
 
 def test_sgd_momentum_is_torch_style():
     w = tf.Variable([1.0, -2.0])
-    opt = SGDMomentum([w], momentum=0.9)
+    opt = SGDMomentum([w], OptimConfig(momentum=0.9))
     g1, g2 = tf.constant([0.5, 1.0]), tf.constant([-1.0, 2.0])
     opt.apply([g1], [w], 0.1)
     np.testing.assert_allclose(w.numpy(), [1.0 - 0.05, -2.0 - 0.1], rtol=1e-6)
@@ -71,9 +72,9 @@ def test_one_train_step_applies_ce_gradient_plus_wd_w():
     before = [v.numpy().copy() for v in model.trainable_variables]
     kernels = {id(v) for v in decayed_variables(model, False)}
 
-    optimizer = SGDMomentum(model.trainable_variables)
-    step = make_train_step(model, optimizer, wd, decayed_variables(model, False), MEAN, STD,
-                           seed=0, augment=False)
+    optimizer = SGDMomentum(model.trainable_variables, OptimConfig())
+    step = make_train_step(model, optimizer, OptimConfig(wd=wd),
+                           StepInputs(MEAN, STD, seed=0, augment=False))
     out = step(x_train, y_train, tf.constant(0, tf.int64), tf.constant(lr))
     assert bool(out["finite"])
     for v, w0, g in zip(model.trainable_variables, before, ce_grads):
@@ -84,9 +85,9 @@ def test_one_train_step_applies_ce_gradient_plus_wd_w():
 def test_non_finite_loss_applies_nothing():
     model = tiny_model()
     x_train, y_train, _, _ = synthetic_cifar(8, 1)
-    optimizer = SGDMomentum(model.trainable_variables)
-    step = make_train_step(model, optimizer, float("nan"), decayed_variables(model, False),
-                           MEAN, STD, seed=0)
+    optimizer = SGDMomentum(model.trainable_variables, OptimConfig())
+    step = make_train_step(model, optimizer, OptimConfig(wd=float("nan")),
+                           StepInputs(MEAN, STD, seed=0, augment=True))
     before = [v.numpy().copy() for v in model.trainable_variables]
     out = step(x_train, y_train, tf.constant(0, tf.int64), tf.constant(0.1))
     assert not bool(out["finite"])
@@ -99,9 +100,9 @@ def test_tiny_model_overfits_64_images():
     model = tiny_model()
     x_train, y_train, _, _ = synthetic_cifar(64, 1, noise=80.0)
     mean = (x_train / 255.0).mean(axis=0).astype(np.float32)
-    optimizer = SGDMomentum(model.trainable_variables)
-    step = make_train_step(model, optimizer, 1e-4, decayed_variables(model, False), mean, STD,
-                           seed=0, augment=False)
+    optimizer = SGDMomentum(model.trainable_variables, OptimConfig())
+    step = make_train_step(model, optimizer, OptimConfig(wd=1e-4),
+                           StepInputs(mean, STD, seed=0, augment=False))
     losses = [float(step(x_train, y_train, tf.constant(i, tf.int64), tf.constant(0.05))["loss"])
               for i in range(60)]
     assert losses[0] > 1.5

@@ -416,13 +416,14 @@ def test_the_mask_is_a_function_of_seed_iteration_and_unit():
 def test_the_train_step_feeds_the_iteration_and_a_model_without_dropout_gets_nothing():
     from rescore.models.unit_layers import step_seeded_layers
     from rescore.train.optimizer import SGDMomentum
-    from rescore.train.step import decayed_variables, make_train_step
+    from rescore.config import OptimConfig
+    from rescore.train.step import StepInputs, make_train_step
 
     assert step_seeded_layers(built("resnet8")) == []
     model = built("resnet8", shortcut="dropout", dropout_ratio=0.5)
     (layer,) = step_seeded_layers(model)
-    step = make_train_step(model, SGDMomentum(model.trainable_variables), 1e-4,
-                           decayed_variables(model, False), 0.5, 0.25, seed=3)
+    step = make_train_step(model, SGDMomentum(model.trainable_variables, OptimConfig()),
+                           OptimConfig(wd=1e-4), StepInputs(0.5, 0.25, seed=3, augment=True))
     images = np.zeros([4, 32, 32, 3], np.uint8)
     step(images, np.zeros(4, np.int64), tf.constant(41, tf.int64), tf.constant(0.1))
     assert layer.step_seed.numpy().tolist() == [3, 41]

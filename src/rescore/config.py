@@ -3,7 +3,8 @@
 Hydra composes conf/ against these schemas, so a wrong type or an unknown key fails at
 composition. `check_config` then catches values that are well typed but wrong (a negative
 rate, milestones out of order), before an hour of training is spent. Config is read here,
-once; everything below takes plain arguments.
+once; everything below takes the checked groups whole (`c.optim`, `c.data`), never a
+re-read of the config or a copy of its defaults.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ and normalisation rescore uses → prefetch.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 import keras
@@ -23,16 +24,25 @@ import tensorflow as tf
 
 from ..config import Config
 from ..data.augment import pad_crop_flip
+from ..train.build import Run, run_model
 from ..train.step import preprocess
-from .subject import Subject, build_keras_model
 from .timing import Stopwatch, Timing
 
 
-def augmented_batches(subject: Subject, c: Config) -> tf.data.Dataset:
-    x = tf.constant(subject.splits.x_train)
-    y = tf.constant(subject.splits.y_train.astype(np.int32))
-    mean = tf.constant(subject.mean, tf.float32)
-    std = tf.constant(subject.std, tf.float32)
+def build_keras_model(c: Config, batchnorm: Optional[str] = None) -> keras.Model:
+    """The config's model as a run builds it (seeded from the run's seed), with the
+    config's batch normalisation unless `batchnorm` names another kind."""
+    keras.utils.set_random_seed(c.seed)
+    return run_model(replace(c, model=replace(c.model,
+                                              batchnorm=batchnorm or c.model.batchnorm)))
+
+
+def augmented_batches(run: Run) -> tf.data.Dataset:
+    c, x_train = run.settings, run.splits.x_train
+    x = tf.constant(x_train)
+    y = tf.constant(run.splits.y_train.astype(np.int32))
+    mean = tf.constant(run.mean, tf.float32)
+    std = tf.constant(run.std, tf.float32)
     seed, augment = c.seed, c.data.augment
 
     def to_batch(step, idx):
@@ -42,8 +52,8 @@ def augmented_batches(subject: Subject, c: Config) -> tf.data.Dataset:
         return preprocess(images, mean, std), tf.gather(y, idx)
 
     # Shuffling indices, not images, keeps each new iterator (each fit call) cheap.
-    return (tf.data.Dataset.range(len(subject.splits.x_train)).repeat()
-            .shuffle(len(subject.splits.x_train), seed=c.seed)
+    return (tf.data.Dataset.range(len(x_train)).repeat()
+            .shuffle(len(x_train), seed=c.seed)
             .batch(c.data.batch_size, drop_remainder=True).enumerate()
             .map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
@@ -66,7 +76,8 @@ class KerasFit:
     """`batchnorm="keras"`: the model as stock Keras layers build it (the baseline a Keras
     user has); None: rescore's own model, so only the training loops differ."""
 
-    def __init__(self, subject: Subject, c: Config, batchnorm: Optional[str] = "keras"):
+    def __init__(self, run: Run, batchnorm: Optional[str] = "keras"):
+        c = run.settings
         self.k = c.trainer.steps_per_call
         self.model = build_keras_model(c, batchnorm)
         self.model.compile(
@@ -75,7 +86,7 @@ class KerasFit:
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"], jit_compile=c.trainer.jit_compile,
             steps_per_execution=self.k)
-        self.dataset = augmented_batches(subject, c)
+        self.dataset = augmented_batches(run)
 
     def run(self, iterations: int) -> Timing:
         """Time of `iterations` iterations of one fit call, after its first execution."""

@@ -37,14 +37,16 @@ def variant(c, changes: Dict[str, Dict]):
 def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
                    levers: Dict[str, Dict] = LEVERS) -> Dict:
     from .machine import machine_info, peak_rss_mib
-    from .subject import build_subject
+    from ..train.build import build_run
+    from .run import bench_data, steady
     from .timing import FullLoop
 
     variants = {"reference": c, **{name: variant(c, changes) for name, changes in levers.items()}}
+    splits, _ = bench_data(c.data)  # no lever changes the data: loaded once for all
     loops = {}
     for name, settings in variants.items():
         k = settings.trainer.steps_per_call
-        loops[name] = (FullLoop(build_subject(settings), settings), k)
+        loops[name] = (FullLoop(build_run(steady(settings), splits)), k)
         loops[name][0].run(-(-warmup_steps // k) * k)  # trace and warm up, not counted
     images: Dict[str, List[float]] = {name: [] for name in variants}
     for _ in range(rounds):

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
+from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from ..config import Config
+from ..config import Config, DataConfig, WarmupConfig
+from ..data.pipeline import Splits
 from .cost import cost_lines, table6_cost, table6_macs
 from .machine import load_average, machine_info, peak_rss_mib
 from .options import BenchOptions
+
+if TYPE_CHECKING:
+    from ..train.build import Run
+
+log = logging.getLogger(__name__)
 
 TARGET_LOOP_OVER_BARE = 0.95
 TARGET_LOOP_OVER_KERAS = 1.2
@@ -37,9 +45,39 @@ def ratio(result: Dict, a: str, b: str, key: str = "images_per_sec") -> float:
     return result[a][key] / result[b][key]
 
 
+def bench_data(d: DataConfig) -> Tuple[Splits, str]:
+    """The real data set (CIFAR-10 or -100) when it can be had, otherwise the synthetic set
+    of the same number of classes (and say so): the step costs the same on either."""
+    from ..data import load_splits
+
+    if d.name == "synthetic":
+        return load_splits(d), d.name
+    try:
+        return load_splits(d), str(d.name)
+    except Exception as err:  # no files and no network: measure on synthetic data
+        log.warning("%s unavailable (%s); benchmarking on synthetic data", d.name, err)
+        reason = f"synthetic ({d.name} unavailable: {type(err).__name__})"
+        # the synthetic set's own sizes; no held-out split (the bench never evaluates)
+        return load_splits(replace(d, name="synthetic", val_split=0)), reason
+
+
+def steady(c: Config) -> Config:
+    """`c` without warm-up (the schema's default): the bench measures the steady state, k
+    iterations per call even for an error-based warm-up."""
+    return replace(c, optim=replace(c.optim, warmup=WarmupConfig()))
+
+
+def bench_run(c: Config) -> Tuple["Run", str]:
+    """The run `c` describes, as training builds it (train/build.py), without warm-up; and
+    which data it holds."""
+    from ..train.build import build_run
+
+    splits, data_used = bench_data(c.data)
+    return build_run(steady(c), splits), data_used
+
+
 def run_bench(c: Config, options: BenchOptions,
               load_before: Optional[List[float]] = None) -> Dict:
-    from .subject import build_subject
     from .timing import BareStep, FullLoop
 
     load_before = load_before if load_before is not None else load_average()
@@ -48,11 +86,11 @@ def run_bench(c: Config, options: BenchOptions,
     warm_calls = math.ceil(options.warmup_steps / k)
     iterations = calls * k
 
-    subject = build_subject(c)
-    bare, loop = BareStep(subject, k, c.optim.lr), FullLoop(subject, c)
+    run, data_used = bench_run(c)
+    bare, loop = BareStep(run), FullLoop(run)
     bare.run(warm_calls)
     loop.run(warm_calls * k)
-    baselines = keras_baselines(subject, c) if options.keras else {}
+    baselines = keras_baselines(run) if options.keras else {}
     for baseline in baselines.values():
         baseline.run(warm_calls * k)
 
@@ -77,7 +115,7 @@ def run_bench(c: Config, options: BenchOptions,
         "config": {"model": c.model.name, "batch_size": batch, "precision": c.trainer.precision,
                    "batchnorm": c.model.batchnorm,
                    "jit_compile": c.trainer.jit_compile, "steps_per_call": k,
-                   "threads": c.trainer.threads, "data": subject.data_used,
+                   "threads": c.trainer.threads, "data": data_used,
                    "augment": c.data.augment, "timed_iterations": iterations,
                    "warmup_iterations": warm_calls * k, "rounds": options.rounds},
         **result,
@@ -88,7 +126,7 @@ def run_bench(c: Config, options: BenchOptions,
                     **({"loop_over_keras_met": ratios["loop_over_keras"]
                         >= TARGET_LOOP_OVER_KERAS} if "keras_fit" in result else {})},
         "memory": memory,  # taken before full_run_cost builds the models it counts
-        "full_run_cost": full_run_cost(subject, c, result["loop"]["images_per_sec"]),
+        "full_run_cost": full_run_cost(run, result["loop"]["images_per_sec"]),
         "machine": {**machine_info(), "load_average_before": load_before,
                     "load_average_after": load_after,
                     # the 1-minute load before we started: other processes were running
@@ -96,22 +134,23 @@ def run_bench(c: Config, options: BenchOptions,
     }
 
 
-def full_run_cost(subject, c: Config, loop_images_per_sec: float) -> Dict:
+def full_run_cost(run: "Run", loop_images_per_sec: float) -> Dict:
     """Hours for 64k iterations and for Table 6 at the loop's speed (cost.py)."""
     from ..models.inspect import count_macs
 
-    macs = table6_macs(c.model.name, count_macs(subject.model))
+    c = run.settings
+    macs = table6_macs(c.model.name, count_macs(run.model))
     return table6_cost(c.model.name, loop_images_per_sec, c.data.batch_size, macs)
 
 
-def keras_baselines(subject, c: Config) -> Dict:
+def keras_baselines(run: "Run") -> Dict:
     """keras_fit: `fit` on the model as stock Keras layers build it (the target's baseline);
     keras_fit_same_model: `fit` on rescore's own model, when that differs (fused BN)."""
     from .keras_fit import KerasFit
 
-    baselines = {"keras_fit": KerasFit(subject, c, batchnorm="keras")}
-    if c.model.batchnorm != "keras":
-        baselines["keras_fit_same_model"] = KerasFit(subject, c, batchnorm=None)
+    baselines = {"keras_fit": KerasFit(run, batchnorm="keras")}
+    if run.settings.model.batchnorm != "keras":
+        baselines["keras_fit_same_model"] = KerasFit(run, batchnorm=None)
     return baselines
 
 

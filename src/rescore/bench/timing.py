@@ -14,12 +14,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from ..config import Config, WarmupConfig
-from ..train.checkpoint import RunState, WarmupState
-from ..train.logging import LogWindow
-from ..train.loop import train_loop
-from ..train.schedule import Warmup
-from .subject import Subject
+from ..train.build import Run
+from ..train.loop import Cadence, train_loop
 
 NEVER = 10 ** 12  # an eval/log/checkpoint cadence no benchmark reaches
 
@@ -45,26 +41,27 @@ class BareStep:
     """The step function the loop calls (single or k-iteration), fed device-resident
     tensors prepared once; only the call itself is timed."""
 
-    def __init__(self, subject: Subject, steps_per_call: int, lr: float):
-        self.subject, self.k = subject, steps_per_call
-        s = subject
-        idx = [s.order.indices(i) for i in range(steps_per_call)]
+    def __init__(self, run: Run):
+        self.parts, self.k = run, run.settings.trainer.steps_per_call
+        lr = run.settings.optim.lr
+        idx = [run.order.indices(i) for i in range(self.k)]
+        x_train, y_train = run.splits.x_train, run.splits.y_train
         with tf.device(compute_device()):
-            if s.multi_step is None:
-                self.fn = s.train_step
-                self.images = tf.identity(tf.constant(s.splits.x_train[idx[0]]))
-                self.labels = tf.identity(tf.constant(s.splits.y_train[idx[0]]))
+            if run.multi_step is None:
+                self.fn = run.train_step
+                self.images = tf.identity(tf.constant(x_train[idx[0]]))
+                self.labels = tf.identity(tf.constant(y_train[idx[0]]))
                 self.lr = tf.identity(tf.constant(lr, tf.float32))
             else:
-                self.fn = s.multi_step
-                self.images = tf.identity(tf.stack([s.splits.x_train[i] for i in idx]))
-                self.labels = tf.identity(tf.stack([s.splits.y_train[i] for i in idx]))
-                self.lr = tf.identity(tf.fill([steps_per_call], tf.constant(lr, tf.float32)))
+                self.fn = run.multi_step
+                self.images = tf.identity(tf.stack([x_train[i] for i in idx]))
+                self.labels = tf.identity(tf.stack([y_train[i] for i in idx]))
+                self.lr = tf.identity(tf.fill([self.k], tf.constant(lr, tf.float32)))
 
     def step_indices(self, call: int):
         """Distinct iteration numbers per call: fresh augmentation seeds, as in training."""
         with tf.device(compute_device()):
-            if self.subject.multi_step is None:
+            if self.parts.multi_step is None:
                 return tf.identity(tf.constant(call, tf.int64))
             first = call * self.k
             return tf.identity(tf.range(first, first + self.k, dtype=tf.int64))
@@ -81,6 +78,8 @@ class BareStep:
 
 
 class _NoCheckpoints:
+    """Checkpoints are out of the way of the measurement (the cadence never reaches them;
+    this takes the save after the last timed iteration)."""
     latest = None
 
     def save(self, step: int) -> None:
@@ -93,29 +92,21 @@ class _NoMetrics:
 
 
 class FullLoop:
-    """`train.loop.train_loop` itself, with evaluation, logging and checkpoints set beyond
-    the run (and the end-of-run evaluation over an empty held-out set). No warm-up: the
-    steady state is measured, k iterations per call even for an error-based warm-up."""
+    """`train.loop.train_loop` itself on the run `build_run` made, with evaluation, logging
+    and checkpoints set beyond the run (and the end-of-run evaluation over an empty
+    held-out set). Built from a config without warm-up (bench/run.py: `bench_run`), so
+    the steady state is measured, k iterations per call."""
 
-    def __init__(self, subject: Subject, c: Config):
-        steady = dataclasses.replace(c.optim, warmup=WarmupConfig())  # off by default
-        self.subject, self.k = subject, c.trainer.steps_per_call
-        self.warmup = Warmup(steady, WarmupState())
-        self.log_window = LogWindow()
-        self.splits = dataclasses.replace(subject.splits,
-                                          x_heldout=subject.splits.x_heldout[:0],
-                                          y_heldout=subject.splits.y_heldout[:0])
-        self.state = RunState(self.warmup.state)
+    def __init__(self, run: Run):
+        self.parts = dataclasses.replace(run, splits=dataclasses.replace(
+            run.splits, x_heldout=run.splits.x_heldout[:0],
+            y_heldout=run.splits.y_heldout[:0]))
 
     def run(self, iterations: int) -> Timing:
         """Time of the next `iterations` iterations of the loop."""
-        start = int(self.state.step)
+        parts = self.parts
+        segment = dataclasses.replace(parts, max_steps=int(parts.state.step) + iterations)
         watch = Stopwatch()
-        train_loop(train_step=self.subject.train_step, eval_step=None, splits=self.splits,
-                   state=self.state, checkpoints=_NoCheckpoints(), metrics=_NoMetrics(),
-                   warmup=self.warmup, log_window=self.log_window,
-                   max_steps=start + iterations, order=self.subject.order,
-                   eval_every=NEVER, log_every=NEVER,
-                   checkpoint_every=NEVER, eval_batch_size=1, progress=False,
-                   multi_step=self.subject.multi_step, steps_per_call=self.k)
+        train_loop(segment, _NoCheckpoints(), _NoMetrics(), Cadence(NEVER, NEVER, NEVER),
+                   progress=False)
         return watch.stop()

@@ -1,12 +1,15 @@
-"""Data sets as arrays in memory, loaded once per run: `load_splits(...)`."""
+"""Data sets as arrays in memory, loaded once per run: `load_splits(c.data)`."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from .pipeline import Splits, make_splits
 
 NAMES = ("cifar10", "cifar100", "synthetic")
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 
 
 def real_release(name: str):
@@ -20,21 +23,19 @@ def real_release(name: str):
     return None
 
 
-def load_splits(name: str, root: Optional[str] = None, download: bool = True,
-                val_split: int = 0, synthetic_train: int = 2048, synthetic_test: int = 512,
-                num_classes: int = 10) -> Splits:
+def load_splits(d: "DataConfig") -> Splits:
     """Load `cifar10`, `cifar100` (real) or `synthetic` and split off the validation subset
     (the same way for each: data/pipeline.py)."""
-    release = real_release(name)
+    release = real_release(d.name)
     if release is not None:
-        if num_classes != release.num_classes:  # config.py refuses this at start-up
-            raise ValueError(f"{name} has {release.num_classes} classes, not {num_classes}")
+        if d.num_classes != release.num_classes:  # config.py refuses this at start-up
+            raise ValueError(f"{d.name} has {release.num_classes} classes, not {d.num_classes}")
         from .cifar_archive import load_release
-        arrays = load_release(release, root, download=download)
+        arrays = load_release(release, d.root, download=d.download)
         parts = (arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test)
-    elif name == "synthetic":
+    elif d.name == "synthetic":
         from .synthetic import synthetic_cifar
-        parts = synthetic_cifar(synthetic_train, synthetic_test, num_classes)
+        parts = synthetic_cifar(d.synthetic_train, d.synthetic_test, d.num_classes)
     else:
-        raise ValueError(f"unknown data set {name!r}; valid: {', '.join(NAMES)}")
-    return make_splits(*parts, val_split=val_split)
+        raise ValueError(f"unknown data set {d.name!r}; valid: {', '.join(NAMES)}")
+    return make_splits(*parts, val_split=d.val_split)

@@ -13,10 +13,12 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from ..data import load_splits
 from ..data.pipeline import normalization
 from ..errors import WeightsError
 from ..models import count_trainable_params, resolved_shortcut
-from ..train.loop import configure_tensorflow, run_model, run_splits
+from ..train.build import run_model
+from ..train.loop import configure_tensorflow
 from ..train.step import evaluate, make_eval_step
 from ..train.weights import weights_sha256
 from ..train.weights_file import stored_array_shapes
@@ -50,7 +52,7 @@ def check(target: Target, data_root: Optional[str] = None) -> Outcome:
             f"{target.expected_from} records {target.expected_sha256}: they are not that "
             f"run's final weights")
     # Never download (eval writes nothing); data.root as the run had it unless overridden.
-    splits = run_splits(replace(c.data, download=False, root=data_root or c.data.root))
+    splits = load_splits(replace(c.data, download=False, root=data_root or c.data.root))
     stored = target.stored_normalization
     mean, std = stored if stored else normalization(splits.x_train, c.data.normalize)
     eval_step = make_eval_step(model, mean, std, jit_compile=c.trainer.jit_compile)

@@ -10,11 +10,15 @@ checkpoint. Needs TensorFlow and the run's data; only `--fig7` asks for it.
 from __future__ import annotations
 
 import json
+from dataclasses import astuple, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 
 
 def three_by_three_bn_layers(model) -> List:
@@ -64,40 +68,43 @@ def run_config(run_dir: Path) -> Optional[dict]:
 
 
 @lru_cache(maxsize=4)
-def _test_images(name, root, download, val_split, synthetic_train, synthetic_test,
-                 num_classes, normalize, n_images):
+def _normalised_test_images(data: tuple, n_images: int) -> np.ndarray:
+    """Cached per data group (as `astuple(DataConfig)`: the report measures many runs of
+    one data set)."""
+    from ..config import DataConfig
     from ..data import load_splits
     from ..data.pipeline import normalization
 
-    splits = load_splits(name, root, download, val_split, synthetic_train, synthetic_test,
-                         num_classes)
-    mean, std = normalization(splits.x_train, normalize)
+    d = DataConfig(*data)
+    splits = load_splits(d)
+    mean, std = normalization(splits.x_train, d.normalize)
     images = splits.x_test[:n_images].astype(np.float32) / 255.0
     return (images - mean) / std
 
 
+def _test_images(d: "DataConfig", n_images: int) -> np.ndarray:
+    """The first `n_images` test images, normalised as the run's training split says."""
+    return _normalised_test_images(astuple(d), n_images)
+
+
 def run_response_stds(run_dir: Path, n_images: int = 1000) -> Optional[List[float]]:
-    """The run's latest checkpoint → its layer response stds; None without a checkpoint."""
+    """The run's latest checkpoint → its layer response stds; None without a checkpoint.
+    The model is the one the run's config builds, read as rescore eval reads it (a
+    checked Config: what the stored config leaves out takes the schema's default)."""
     import tensorflow as tf
 
-    from ..config import UnitConfig
-    from ..models import build_model
+    from ..config import Precision
+    from ..eval.target import settings_from
+    from ..train.build import run_model
 
     config = run_config(run_dir)
     latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
     if config is None or latest is None:
         return None
-    d = config["data"]
-    model = build_model(config["model"]["name"], num_classes=d.get("num_classes", 10),
-                        shortcut=config["shortcut"]["option"],
-                        batchnorm=config["model"].get("batchnorm", "keras"),
-                        unit=UnitConfig(**config.get("unit", {})),  # none before units existed
-                        **(config["model"].get("kwargs") or {}))
+    c = settings_from(config, run_dir)
+    # measured in float32 whatever the run computed in (the variables are float32 anyway)
+    model = run_model(replace(c, trainer=replace(c.trainer, precision=Precision.float32)))
     # The checkpoint also holds the optimizer and run state: only the model is wanted here.
     tf.train.Checkpoint(model=model).restore(latest).expect_partial() \
         .assert_existing_objects_matched()  # never silently keep the random initial weights
-    images = _test_images(d["name"], d.get("root"), d.get("download", True),
-                          d.get("val_split", 0), d.get("synthetic_train", 2048),
-                          d.get("synthetic_test", 512), d.get("num_classes", 10),
-                          d.get("normalize", "pixel_mean"), n_images)
-    return response_stds(model, images)
+    return response_stds(model, _test_images(c.data, n_images))

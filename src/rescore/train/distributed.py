@@ -23,14 +23,18 @@ Model and optimizer variables must be created under `strategy_scope(strategy)`.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
 import keras
 import tensorflow as tf
 
 from ..data.augment import pad_crop_flip
 from ..models.unit_layers import feed_step_seed
-from .step import all_finite, count_errors, l2_penalty, preprocess
+from .step import (StepInputs, all_finite, count_errors, decayed_variables, l2_penalty,
+                   preprocess)
+
+if TYPE_CHECKING:
+    from ..config import OptimConfig
 
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -53,17 +57,18 @@ def strategy_scope(strategy: Optional[tf.distribute.Strategy]):
 
 
 def make_distributed_train_step(strategy: tf.distribute.Strategy, model: keras.Model,
-                                optimizer, wd: float, decay_vars, mean, std, seed: int,
-                                augment: bool = True, jit_compile: bool = False,
-                                loss_scale=None) -> Callable:
-    """Same signature and outputs as step.make_train_step:
+                                optimizer, o: "OptimConfig", inputs: StepInputs,
+                                jit_compile: bool = False, loss_scale=None) -> Callable:
+    """step.make_train_step's arguments after `strategy`, and its outputs:
     step(images_u8, labels, step, lr) → {loss, l2, errors, finite}; updates only if finite."""
     if loss_scale is not None or jit_compile:
         raise ValueError("trainer.strategy=mirrored runs in float32/bfloat16 without XLA: "
                          "set trainer.precision!=mixed_float16 and trainer.jit_compile=false")
-    mean = tf.constant(mean, tf.float32)
-    std = tf.constant(std, tf.float32)
+    mean = tf.constant(inputs.mean, tf.float32)
+    std = tf.constant(inputs.std, tf.float32)
+    seed, augment, wd = inputs.seed, inputs.augment, o.wd
     variables = model.trainable_variables
+    decay_vars = decayed_variables(model, o.wd_bn)
     replicas = strategy.num_replicas_in_sync
 
     def replica_step(x, labels):

@@ -1,7 +1,8 @@
 """One training run, top to bottom: data → model → steps → checkpoints → result.json.
 
-`run(settings, run_dir)` is the only function that sees the whole config; everything
-below gets a checked group (schedule.Warmup: the optim group) or plain arguments.
+`run(settings, run_dir)` is the only function that sees the whole config. The run's parts
+are built in build.py (`build_run`, shared with the bench); `train_loop` gets them as one
+`Run` and its cadence as a `Cadence`.
 """
 
 from __future__ import annotations
@@ -9,40 +10,52 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict
-from functools import partial
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
-import keras
 import tensorflow as tf
 
-from ..config import Config, DataConfig, config_digest
-from ..data import load_splits
-from ..data.pipeline import BatchOrder, Splits, normalization
-from ..models import build_model, count_trainable_params, resolved_placement, \
-    resolved_shortcut
+from ..config import Config, TrainerConfig, config_digest
+from ..models import count_trainable_params, resolved_placement, resolved_shortcut
 from ..errors import DivergedError, Preempted  # noqa: F401 (DivergedError: re-exported)
-from .checkpoint import Checkpoints, RunState, WarmupState
-from .distributed import make_distributed_train_step, make_strategy, strategy_scope
-from .logging import LogWindow, MetricsLog, Progress
-from .modern import Modern, bn_pass_batches
-from .multistep import chunk_lengths, iterate_steps, make_multi_step
-from .optimizer import SGDMomentum
-from .precision import make_loss_scale, precision_policy
+from .build import ADDED_TO_CHECKPOINTS, Run, build_run
+from .checkpoint import Checkpoints
+from .logging import MetricsLog, Progress
+from .modern import finish_swa
+from .multistep import chunk_lengths, iterate_steps
 from .rundir import RunLock, choose_run_dir, finished_result
-from .schedule import Warmup, parse_scale, scaled_schedule
+from .schedule import parse_scale
 from .signals import StopRequest
-from .step import decayed_variables, evaluate, make_eval_step, make_train_step
+from .step import evaluate
 from .weights import weights_sha256
 from .weights_file import WEIGHTS_FILE, RunDescription, save_weights_file
 
 log = logging.getLogger(__name__)
 
-# Parts of a checkpoint that older rescore versions did not save (checkpoint.py restores
-# such a checkpoint without them; they start empty).
-ADDED_TO_CHECKPOINTS = {"warmup": "warm-up error window",
-                        "log_window": "running sums of the next training record"}
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often the loop logs a training record, evaluates the held-out split and saves a
+    checkpoint, in iterations (each also happens after the last iteration). It never
+    changes what a run computes."""
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+
+    @classmethod
+    def of(cls, t: TrainerConfig) -> "Cadence":
+        return cls(t.log_every, t.eval_every, t.checkpoint_every)
+
+    @property
+    def boundaries(self) -> Tuple[int, int]:
+        """Where a chunk of iterations must end, so the loop sees the model there."""
+        return self.eval_every, self.checkpoint_every
+
+
+def due(every: int, done: int, max_steps: int) -> bool:
+    """After iteration `done`: on the cadence `every`, or the run's last."""
+    return done % every == 0 or done == max_steps
 
 
 def configure_tensorflow(threads: int, deterministic: bool) -> None:
@@ -74,84 +87,36 @@ def run(c: Config, run_dir: Path) -> Dict:
             return {**_train(c, run_dir, stop), "run_dir": str(run_dir)}
 
 
-def run_splits(d: DataConfig) -> Splits:
-    """The arrays of a run's data set, split as its config says (also rescore eval's)."""
-    return load_splits(d.name, d.root, d.download, d.val_split, d.synthetic_train,
-                       d.synthetic_test, d.num_classes)
-
-
-def run_model(c: Config) -> keras.Model:
-    """The model a run's config describes (also how rescore eval rebuilds it). Layers keep
-    the precision policy they are built with."""
-    with precision_policy(c.trainer.precision):
-        return build_model(c.model.name, num_classes=c.data.num_classes,
-                           shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
-                           unit=c.unit, **c.model.kwargs)
-
-
 def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
-    saved = run_dir / "result.json"
     configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
-    splits = run_splits(c.data)
-    mean, std = normalization(splits.x_train, c.data.normalize)
 
-    keras.utils.set_random_seed(c.seed)  # weight init derives from the run's seed
-    strategy = make_strategy(c.trainer.strategy)  # None: one device (distributed.py)
-    # mirrored variables need the scope
-    with strategy_scope(strategy):
-        model = run_model(c)
-    loss_scale = make_loss_scale(c.trainer.precision)  # float16 only
+    # the run's parts: data, normalisation, model, optimizer, warm-up, steps (build.py)
+    run = build_run(c)
 
-    o = c.optim
-    max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
-    with strategy_scope(strategy):  # momentum buffers mirrored like the weights
-        optimizer = SGDMomentum(model.trainable_variables, o.momentum, o.nesterov)
-    warmup = Warmup(o, WarmupState())
-    state = RunState(warmup.state)
-    log_window = LogWindow()
-    order = BatchOrder(len(splits.x_train), c.data.batch_size, c.seed)
-    modern = Modern.of(c, model, order.steps_per_epoch)  # None: the paper's step (issue 15)
+    # resume: everything checkpointed comes back (the EMA/SWA averages too), or the run
+    # starts at iteration 0
     checkpoints = Checkpoints(run_dir / "checkpoints", c.trainer.keep_checkpoints,
-                              may_be_missing=ADDED_TO_CHECKPOINTS,
-                              model=model, optimizer=optimizer, state=state,
-                              warmup=warmup.state, log_window=log_window,
-                              **({"loss_scale": loss_scale} if loss_scale else {}),
-                              **(modern.trackables() if modern else {}))
+                              may_be_missing=ADDED_TO_CHECKPOINTS, **run.trackables())
     resumed_from = checkpoints.restore_latest()
+    start = int(run.state.step)
     if resumed_from:
-        log.info("resuming from %s (iteration %d)", resumed_from, int(state.step))
+        log.info("resuming from %s (iteration %d)", resumed_from, start)
 
-    make_step = (make_train_step if strategy is None
-                 else partial(make_distributed_train_step, strategy))
-    train_step = make_step(model, optimizer, o.wd, decayed_variables(model, o.wd_bn),
-                           mean, std, seed=c.seed, augment=c.data.augment,
-                           jit_compile=c.trainer.jit_compile, loss_scale=loss_scale,
-                           **({"modern": modern} if modern else {}))
-    k = c.trainer.steps_per_call
-    multi_step = make_multi_step(train_step, c.trainer.jit_compile) if k > 1 else None
-    eval_step = make_eval_step(model, mean, std, jit_compile=c.trainer.jit_compile)
-
-    metrics = MetricsLog(run_dir, resume_step=int(state.step))
+    # the records: metrics.jsonl and TensorBoard, cut back to the checkpoint's iteration
+    metrics = MetricsLog(run_dir, resume_step=start)
     if metrics.dropped:
         log.info("metrics.jsonl: dropped %d records written after iteration %d (they run "
-                 "again)", metrics.dropped, int(state.step))
+                 "again)", metrics.dropped, start)
     if metrics.dropped_events:
         log.info("tensorboard: dropped %d events written after iteration %d (they run "
-                 "again)", metrics.dropped_events, int(state.step))
+                 "again)", metrics.dropped_events, start)
+
+    # train; with SWA its average then becomes the model (BN recomputed, swa.py); then the
+    # final evaluation (with EMA also of the averaged weights)
     try:
-        train_loop(
-            train_step=train_step, eval_step=eval_step, splits=splits, state=state,
-            checkpoints=checkpoints, metrics=metrics, warmup=warmup, log_window=log_window,
-            max_steps=max_steps, order=order, eval_every=c.trainer.eval_every,
-            log_every=c.trainer.log_every, checkpoint_every=c.trainer.checkpoint_every,
-            eval_batch_size=c.data.eval_batch_size, progress=c.trainer.progress,
-            multi_step=multi_step, steps_per_call=k, stop=stop,
-            ema=modern.ema if modern else None)
-        if modern is not None and modern.swa is not None:  # the average becomes the model
-            modern.swa.finish(model, bn_pass_batches(splits.x_train, c.data.batch_size, mean,
-                                                     std, c.seed, c.data.augment, max_steps))
-        result = final_result(c, model, eval_step, splits, state, warmup, max_steps,
-                              ema=modern.ema if modern else None)
+        train_loop(run, checkpoints, metrics, Cadence.of(c.trainer), c.trainer.progress, stop)
+        finish_swa(run)
+        result = final_result(run)
     finally:
         metrics.close()
     for split in ("val", "test"):
@@ -159,35 +124,44 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
             metrics_line = {k.split("_", 1)[1]: v for k, v in result.items()
                             if k.startswith(split + "_")}
             log.info("final %s: %s", split, metrics_line)
-    # The weights before result.json, so a run folder holding a result holds its weights.
-    save_weights_file(run_dir / WEIGHTS_FILE, model, RunDescription(
-        config=result["config"], mean=mean, std=std, weights_sha256=result["weights_sha256"],
-        train_images=len(splits.x_train)))
-    unfinished = saved.with_name(saved.name + ".partial")  # write, then rename: a kill
-    unfinished.write_text(json.dumps(result, indent=2) + "\n")  # never leaves half of it
+
+    # the weights before result.json, so a run folder holding a result holds its weights;
+    # result.json written, then renamed: a kill never leaves half of it
+    save_weights_file(run_dir / WEIGHTS_FILE, run.model, RunDescription(
+        config=result["config"], mean=run.mean, std=run.std,
+        weights_sha256=result["weights_sha256"], train_images=len(run.splits.x_train)))
+    saved = run_dir / "result.json"
+    unfinished = saved.with_name(saved.name + ".partial")
+    unfinished.write_text(json.dumps(result, indent=2) + "\n")
     unfinished.replace(saved)
     return result
 
 
-def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: Checkpoints,
-               metrics: MetricsLog, warmup: Warmup, log_window: LogWindow, max_steps: int,
-               order: BatchOrder, eval_every: int, log_every: int, checkpoint_every: int,
-               eval_batch_size: int, progress: Optional[bool], multi_step=None,
-               steps_per_call: int = 1, stop=None, ema=None) -> None:
-    """Iterations state.step … max_steps-1; every random choice from (seed, iteration).
+def train_loop(run: Run, checkpoints: Checkpoints, metrics: MetricsLog, cadence: Cadence,
+               progress: Optional[bool], stop: Optional[StopRequest] = None) -> None:
+    """Iterations run.state.step … run.max_steps-1; every random choice from (seed, iteration).
 
-    Whatever accumulates between checkpoints lives in checkpointed variables (`warmup`,
-    `log_window`, `state`), so a resumed run continues the uninterrupted one exactly.
-    With `multi_step` (multistep.py), up to `steps_per_call` iterations run per call; the
-    body below still sees them one at a time. With `ema` (ema.Ema), each evaluation also
-    evaluates the averaged weights, as split "<heldout>_ema"."""
+    Whatever accumulates between checkpoints lives in checkpointed variables (`run.warmup`,
+    `run.log_window`, `run.state`, the EMA/SWA averages), so a resumed run continues the
+    uninterrupted one exactly. With `run.multi_step` (multistep.py), up to
+    trainer.steps_per_call iterations run per call; the body below still sees them one at
+    a time. With EMA on (modern.py), each evaluation also evaluates the averaged weights,
+    as split "<heldout>_ema"."""
+    state, warmup, log_window, splits = run.state, run.warmup, run.log_window, run.splits
+    max_steps, batch = run.max_steps, run.order.batch_size
+    eval_batch_size = run.settings.data.eval_batch_size
+    ema = run.ema
+
+    # where this segment starts: the restored iteration, and the clock it had run for
     start = int(state.step)
     bar = Progress(start, max_steps, progress)
     segment_start = time.perf_counter() - float(state.elapsed)
-    batch = order.batch_size
-    chunk_length = chunk_lengths(  # one at a time while an error-based warm-up decides lr
-        steps_per_call, max_steps, (eval_every, checkpoint_every), warmup.decided)
-    if stop is not None:  # a stop may only happen where a chunk of iterations ends
+
+    # how many iterations one call may run: one at a time while an error-based warm-up
+    # decides the rate; a chunk ends where the loop must see the model, or may stop
+    chunk_length = chunk_lengths(run.settings.trainer.steps_per_call, max_steps,
+                                 cadence.boundaries, warmup.decided)
+    if stop is not None:
         chunk_length = stop.track_chunks(chunk_length, max_steps)
 
     def save(done: int) -> None:
@@ -195,15 +169,18 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
         checkpoints.save(done)
 
     for step, lr, out in iterate_steps(
-            train_step=train_step, multi_step=multi_step, x_train=splits.x_train,
-            y_train=splits.y_train, order=order, lr_for=warmup.lr, start=start,
+            train_step=run.train_step, multi_step=run.multi_step, x_train=splits.x_train,
+            y_train=splits.y_train, order=run.order, lr_for=warmup.lr, start=start,
             stop=max_steps, chunk_length=chunk_length):
+        # a non-finite step was not applied: stop, pointing at the last good checkpoint
         loss = float(out["loss"])
         if not bool(out["finite"]):
             raise DivergedError(
                 f"non-finite loss or gradient at iteration {step} (loss={loss}, lr={lr}); "
                 f"nothing from this step was applied. Last good checkpoint: "
                 f"{checkpoints.latest or 'none yet'}")
+
+        # the iteration counts: time, the next record's sums, the warm-up's error window
         seconds = out["seconds"]
         state.train_seconds.assign_add(seconds)
         state.step.assign(step + 1)
@@ -211,27 +188,31 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
         log_window.add(loss, errors, batch, seconds)
         warmup.observe(step, errors / batch)
 
+        # on their cadence, and after the last iteration: log, evaluate, checkpoint
         done = step + 1
         if bar.bar_shown:
             bar.update(1, loss=loss, lr=lr, img_s=log_window.images_per_sec())
-        if done % log_every == 0 or done == max_steps:
+        if due(cadence.log_every, done, max_steps):
             record = log_window.record()
             metrics.write(done, "train", loss=record["loss"], error=record["error"], lr=lr,
                           images_per_sec=record["images_per_sec"])
             bar.line(done, lr=lr, **record)
             log_window.reset()
-        if done % eval_every == 0 or done == max_steps:
-            held = evaluate(eval_step, splits.x_heldout, splits.y_heldout, eval_batch_size)
+        if due(cadence.eval_every, done, max_steps):
+            held = evaluate(run.eval_step, splits.x_heldout, splits.y_heldout,
+                            eval_batch_size)
             metrics.write(done, splits.heldout_name, **held)
-            if ema is not None:
+            if ema is not None:  # the averaged weights on the same split, swapped back after
                 with ema.swapped_in():
-                    held = evaluate(eval_step, splits.x_heldout, splits.y_heldout,
+                    held = evaluate(run.eval_step, splits.x_heldout, splits.y_heldout,
                                     eval_batch_size)
                 metrics.write(done, splits.heldout_name + "_ema", **held)
-        if done % checkpoint_every == 0 or done == max_steps:
+        if due(cadence.checkpoint_every, done, max_steps):
             save(done)
+
+        # a stop request (SIGTERM, …): checkpoint here, hand the signal on, end the process
         if stop is not None and done < max_steps and stop.should_stop(done):
-            if done % checkpoint_every:  # else saved just above
+            if not due(cadence.checkpoint_every, done, max_steps):  # else saved just above
                 save(done)
             bar.close()
             stop.pass_on()  # e.g. submitit's requeue, now that the checkpoint exists
@@ -242,35 +223,37 @@ def train_loop(*, train_step, eval_step, splits, state: RunState, checkpoints: C
     state.elapsed.assign(time.perf_counter() - segment_start)
 
 
-def final_result(c: Config, model, eval_step, splits, state: RunState, warmup: Warmup,
-                 max_steps: int, ema=None) -> Dict:
+def final_result(run: Run) -> Dict:
     """result.json: the final test error (never used to choose anything), size, time, digest.
-    With `ema` also the averaged weights' test error, loss and hash (`ema_…`); with SWA the
-    model already holds the SWA average."""
-    test = evaluate(eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
+    With EMA on also the averaged weights' test error, loss and hash (`ema_…`); with SWA on
+    the model already holds the SWA average (finish_swa)."""
+    c, state, splits = run.settings, run.state, run.splits
+    test = evaluate(run.eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
     result = {
         "model": c.model.name, "seed": c.seed,
         "shortcut": resolved_shortcut(c.model.name, c.shortcut.option),
         "placement": resolved_placement(c.model.name, c.unit),
         "test_error": test["error"], "test_loss": test["loss"],
-        "params": count_trainable_params(model),
-        "steps": int(state.step), "max_steps": max_steps,
+        "params": count_trainable_params(run.model),
+        "steps": int(state.step), "max_steps": run.max_steps,
         "schedule_scale": float(parse_scale(c.optim.schedule_scale)),
-        "finished": int(state.step) == max_steps,
-        "warmup_end": warmup.end,
+        "finished": int(state.step) == run.max_steps,
+        "warmup_end": run.warmup.end,
         "wall_time_s": float(state.elapsed),
         "images_per_sec": int(state.step) * c.data.batch_size
                           / max(float(state.train_seconds), 1e-9),
         "config_digest": config_digest(asdict(c)),
-        "weights_sha256": weights_sha256(model),
+        "weights_sha256": weights_sha256(run.model),
         "config": asdict(c),
     }
     if splits.heldout_name == "val":
-        val = evaluate(eval_step, splits.x_heldout, splits.y_heldout, c.data.eval_batch_size)
+        val = evaluate(run.eval_step, splits.x_heldout, splits.y_heldout,
+                       c.data.eval_batch_size)
         result.update(val_error=val["error"], val_loss=val["loss"])
-    if ema is not None:
-        with ema.swapped_in():
-            averaged = evaluate(eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
+    if run.ema is not None:
+        with run.ema.swapped_in():
+            averaged = evaluate(run.eval_step, splits.x_test, splits.y_test,
+                                c.data.eval_batch_size)
             result.update(ema_test_error=averaged["error"], ema_test_loss=averaged["loss"],
-                          ema_weights_sha256=weights_sha256(model))
+                          ema_weights_sha256=weights_sha256(run.model))
     return result

@@ -3,12 +3,16 @@ takes whole: the batch regularisers (data/mixing.py), the loss's label smoothing
 (losses.py), and the weight averages updated after each applied iteration (ema.py,
 swa.py). `Modern.of(c, model, ...)` is None when every switch is off, and the step is
 then the paper's, op for op (the smoke run's weights_sha256 is unchanged).
+
+build.py's `build_run` makes it (so `Run.trackables()` checkpoints the averages) and hands
+it to `make_train_step`; the loop evaluates the EMA beside the weights, and `finish_swa`
+turns the SWA average into the model between the loop and the final result.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import keras
 import numpy as np
@@ -20,6 +24,10 @@ from .ema import Ema
 from .losses import dominant_labels, training_cross_entropy
 from .schedule import scaled_schedule, swa_every, swa_start
 from .swa import Swa
+
+if TYPE_CHECKING:
+    from .build import Run
+    from .step import StepInputs
 
 
 @dataclass
@@ -78,8 +86,18 @@ class Modern:
             self.swa.update_after(step)
 
 
-def bn_pass_batches(x_train: np.ndarray, batch_size: int, mean, std, seed: int,
-                    augment: bool, first_step: int) -> Iterator:
+def finish_swa(run: "Run") -> None:
+    """After the last iteration, with SWA on: the average becomes the model's weights and
+    BN's statistics are recomputed over one epoch of training batches (swa.py). Nothing
+    without SWA."""
+    swa = run.modern.swa if run.modern is not None else None
+    if swa is not None:
+        swa.finish(run.model, bn_pass_batches(run.splits.x_train, run.order.batch_size,
+                                              run.step_inputs, run.max_steps))
+
+
+def bn_pass_batches(x_train: np.ndarray, batch_size: int, inputs: "StepInputs",
+                    first_step: int) -> Iterator:
     """One epoch of normalised training batches for SWA's BN recompute (swa.py): stored
     order, the remainder dropped; crop and flip (when the run augments) from iterations
     `first_step`, `first_step`+1, … (past the run's last, so still pure)."""
@@ -87,10 +105,10 @@ def bn_pass_batches(x_train: np.ndarray, batch_size: int, mean, std, seed: int,
 
     from .step import preprocess
 
-    mean = tf.constant(mean, tf.float32)
-    std = tf.constant(std, tf.float32)
+    mean = tf.constant(inputs.mean, tf.float32)
+    std = tf.constant(inputs.std, tf.float32)
     for i in range(len(x_train) // batch_size):
         images = tf.constant(x_train[i * batch_size:(i + 1) * batch_size])
-        if augment:
-            images = pad_crop_flip(images, seed, first_step + i)
+        if inputs.augment:
+            images = pad_crop_flip(images, inputs.seed, first_step + i)
         yield preprocess(images, mean, std)

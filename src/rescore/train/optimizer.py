@@ -15,17 +15,22 @@ finds them (nothing is created lazily at the first step).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import tensorflow as tf
 
+if TYPE_CHECKING:
+    from ..config import OptimConfig
+
 
 class SGDMomentum(tf.Module):
-    def __init__(self, variables: Sequence[tf.Variable], momentum: float = 0.9,
-                 nesterov: bool = False, name: str = "sgd"):
+    """Takes the optim group whole: a new optimiser setting goes into the schema
+    (config.OptimConfig) and here, and nothing between changes."""
+
+    def __init__(self, variables: Sequence[tf.Variable], o: "OptimConfig", name: str = "sgd"):
         super().__init__(name=name)
-        self.momentum = float(momentum)
-        self.nesterov = bool(nesterov)
+        self.momentum = float(o.momentum)
+        self.nesterov = bool(o.nesterov)
         self.velocities = [
             tf.Variable(tf.zeros(v.shape, dtype=v.dtype), trainable=False,
                         name=f"velocity_{i}")

@@ -11,13 +11,30 @@ uint8 rows; a non-finite loss or gradient is detected before anything is applied
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
 from ..data.augment import pad_crop_flip
 from ..models.unit_layers import feed_step_seed
+
+if TYPE_CHECKING:
+    from ..config import OptimConfig
+    from .modern import Modern
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """What a training step makes of the uint8 rows and the iteration it is handed: the
+    crop and flip of that iteration (when `augment`; data/augment.py) and any random layer's
+    draw, both from (seed, iteration); then normalisation with the training split's mean
+    and std (arrays, or numbers in tests)."""
+    mean: Any
+    std: Any
+    seed: int
+    augment: bool
 
 
 def decayed_variables(model: keras.Model, include_bn_and_bias: bool) -> List[tf.Variable]:
@@ -60,19 +77,23 @@ def all_finite(loss, grads) -> tf.Tensor:
     return tf.reduce_all(tf.stack(checks))
 
 
-def make_train_step(model: keras.Model, optimizer, wd: float, decay_vars, mean, std,
-                    seed: int, augment: bool = True, jit_compile: bool = False,
-                    loss_scale=None, modern=None) -> Callable:
+def make_train_step(model: keras.Model, optimizer, o: "OptimConfig", inputs: StepInputs,
+                    jit_compile: bool = False, loss_scale=None,
+                    modern: Optional["Modern"] = None) -> Callable:
     """step(images_u8, labels, step, lr) → {loss, l2, errors, finite}; updates only if finite.
 
+    From the optim group: the L2 term's `wd`, over the variables `wd_bn` chooses.
     `loss_scale` (float16 only, precision.py): the gradient is taken of the scaled loss; a
     step whose gradients overflow is skipped and the scale halved, which is not divergence:
-    `finite` then reports the loss alone. `modern` (modern.Modern, None: all off): cutout,
-    mixup/CutMix, label smoothing, and the EMA/SWA updates after an applied iteration; a
-    mixed batch's errors count against its dominant label (losses.py)."""
-    mean = tf.constant(mean, tf.float32)
-    std = tf.constant(std, tf.float32)
+    `finite` then reports the loss alone. `modern` (train/modern.py, built with the run;
+    None: every switch off, the paper's step op for op): cutout, mixup/CutMix, label
+    smoothing, and the EMA/SWA updates after an applied iteration; a mixed batch's errors
+    count against its dominant label (losses.py)."""
+    mean = tf.constant(inputs.mean, tf.float32)
+    std = tf.constant(inputs.std, tf.float32)
+    seed, augment, wd = inputs.seed, inputs.augment, o.wd
     variables = model.trainable_variables
+    decay_vars = decayed_variables(model, o.wd_bn)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_step(images_u8, labels, step, lr) -> Dict[str, tf.Tensor]:
