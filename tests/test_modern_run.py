@@ -79,3 +79,26 @@ def test_several_iterations_per_call_train_the_same_bits_with_switches_on(settin
     four = train(settings_for(*switches, "trainer.steps_per_call=4"), tmp_path / "four")
     assert four["weights_sha256"] == one["weights_sha256"]
     assert four["ema_weights_sha256"] == one["ema_weights_sha256"]
+
+
+@pytest.mark.parametrize("switches, averages", [
+    ((), set()),
+    (("data.cutout=16",), set()),
+    (EMA_MIXUP, {"ema"}),
+    (SWA_CUTMIX + ("optim.ema.decay=0.9",), {"ema", "swa"}),
+], ids=["off", "cutout", "ema+mixup", "swa+ema+cutmix"])
+def test_build_run_makes_the_switches_and_checkpoints_their_averages(settings_for, switches,
+                                                                     averages):
+    """build_run (shared by training and the bench) holds the switches as one Modern, None
+    with all off, and Run.trackables() adds exactly the EMA/SWA states to main's list."""
+    from rescore.bench.run import bench_run
+
+    settings = settings_for(*switches)
+    run, _ = bench_run(settings)
+    assert (run.modern is None) == (not switches)
+    assert set(run.trackables()) == {"model", "optimizer", "state", "warmup",
+                                     "log_window"} | averages
+    if switches:
+        assert run.modern.cutout == settings.data.cutout
+        assert (run.ema is not None) == ("ema" in averages)
+        assert run.trackables().get("ema") is (run.ema.state if run.ema else None)
