@@ -21,7 +21,8 @@ def assert_clean_failure(proc, *fragments):
 @pytest.mark.parametrize("override, fragments", [
     # Hydra alone accepts nothing here either, but says neither what exists nor what was meant
     ("+optim.lrr=0.2", ["unknown config key 'optim.lrr'", "Did you mean 'optim.lr'?",
-                        "Valid keys in optim: cosine_warmup_steps, gamma, lr, max_steps, milestones,"]),
+                        "Valid keys in optim: cosine_warmup_steps, ema, gamma, "
+                        "label_smoothing, lr,"]),
     ("trainer.checkpoint_evry=5", ["Did you mean 'trainer.checkpoint_every'?"]),
     ("optim.warmup.lrr=0.01", ["Did you mean 'optim.warmup.lr'?",
                                "Valid keys in optim.warmup: lr, max_steps, steps,"]),

@@ -154,6 +154,15 @@ class DataConfig:
     num_classes: int = 10
     synthetic_train: int = 2048  # sizes of data=synthetic
     synthetic_test: int = 512
+    # Regularisers of the training batch (data/mixing.py), each off at its default.
+    # cutout: side in pixels of a square zeroed at a random centre of each image (DeVries &
+    # Taylor 2017); 0: none
+    cutout: int = 0
+    # mixup: α of λ ~ Beta(α, α), images and targets mixed λ:1−λ (Zhang et al. 2018); 0: none
+    mixup: float = 0.0
+    # cutmix: α of λ ~ Beta(α, α), a box of area 1−λ pasted from another image (Yun et al.
+    # 2019); 0: none. At most one of mixup and cutmix.
+    cutmix: float = 0.0
 
 
 @dataclass
@@ -162,6 +171,25 @@ class WarmupConfig:
     until_train_error: Optional[float] = None  # e.g. 0.8: warm up until train error < 80%
     steps: int = 0  # or a fixed number of iterations (scaled by schedule_scale)
     max_steps: int = 4000  # the error-based warm-up gives up here (scaled)
+
+
+@dataclass
+class EmaConfig:
+    """An exponential moving average of the weights, evaluated beside them (train/ema.py):
+    avg ← decay·avg + (1−decay)·w after every applied iteration, over every model variable
+    including BN's running statistics (as timm's ModelEmaV2). None: off."""
+    decay: Optional[float] = None  # e.g. 0.9998 (timm's train.py default)
+
+
+@dataclass
+class SwaConfig:
+    """Stochastic weight averaging (Izmailov et al. 2018, train/swa.py): from iteration
+    `start` (scaled by optim.schedule_scale) the rate is the constant `lr`, the weights are
+    averaged equally every `every` iterations, and at the end the average becomes the
+    model, with BN statistics recomputed on the training set. None: off."""
+    start: Optional[int] = None
+    lr: float = 0.05  # the authors' SWA rate for PreResNet-164 on CIFAR (timgaripov/swa)
+    every: Optional[int] = None  # None: one epoch of training images (scaled), the paper's
 
 
 @dataclass
@@ -184,6 +212,11 @@ class OptimConfig:
     warmup: WarmupConfig = field(default_factory=WarmupConfig)
     # cosine only: ramp linearly up to lr over this many iterations (scaled); 0: none
     cosine_warmup_steps: int = 0
+    # ε of label smoothing: targets (1−ε)·one-hot + ε/K (Szegedy et al. 2016 §7,
+    # train/losses.py); 0: the paper's plain cross-entropy
+    label_smoothing: float = 0.0
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    swa: SwaConfig = field(default_factory=SwaConfig)
 
 
 @dataclass
@@ -352,6 +385,7 @@ def check_config(c: Config) -> None:
     need(d.augment or d.crop_padding == CropPadding.black,
          "data.crop_padding=mean says what the random crop pads with, but data.augment=false "
          "takes no crops: drop data.crop_padding or set data.augment=true")
+    _check_modern(c, problems)
     need(o.warmup.lr > 0, f"optim.warmup.lr must be > 0, got {o.warmup.lr}")
     need(o.warmup.steps >= 0, f"optim.warmup.steps must be >= 0, got {o.warmup.steps}")
     need(o.warmup.until_train_error is None or 0 < o.warmup.until_train_error <= 1,
@@ -421,6 +455,58 @@ def _check_cosine(o: OptimConfig, problems: List[str]) -> None:
         if ramp >= max_steps:
             problems.append(f"optim.cosine_warmup_steps={w} (scaled: {ramp}) must be below "
                             f"optim.max_steps={o.max_steps} (scaled: {max_steps})")
+
+
+def _check_modern(c: Config, problems: List[str]) -> None:
+    """The modern switches (issue 15): label smoothing, cutout, mixup/cutmix, EMA, SWA."""
+    from .train.schedule import scale_steps, scaled_schedule  # noqa: TF-free
+
+    o, d, t = c.optim, c.data, c.trainer
+    if not 0 <= o.label_smoothing < 1:
+        problems.append(f"optim.label_smoothing must be in [0, 1), got {o.label_smoothing} "
+                        f"(0: plain cross-entropy; 0.1 is Szegedy et al.'s)")
+    if not 0 <= d.cutout <= 32:
+        problems.append(f"data.cutout is the side of the zeroed square in pixels and must be "
+                        f"in 0..32 (the images are 32x32; 0: off; 16 is DeVries & Taylor's "
+                        f"CIFAR-10 value), got {d.cutout}")
+    for key in ("mixup", "cutmix"):
+        alpha = getattr(d, key)
+        if alpha < 0:
+            problems.append(f"data.{key} is α of Beta(α, α) and must be >= 0 (0: off), "
+                            f"got {alpha}")
+    if d.mixup > 0 and d.cutmix > 0:
+        problems.append(f"data.mixup={d.mixup} and data.cutmix={d.cutmix}: choose one of "
+                        f"them (set the other to 0)")
+    if (d.mixup > 0 or d.cutmix > 0) and t.jit_compile:
+        problems.append("data.mixup/data.cutmix draw λ from a stateless Gamma, which XLA "
+                        "cannot compile: set trainer.jit_compile=false")
+    if t.strategy == "mirrored" and (d.cutout or d.mixup or d.cutmix or o.label_smoothing
+                                     or o.ema.decay is not None or o.swa.start is not None):
+        problems.append("data.cutout/mixup/cutmix, optim.label_smoothing, optim.ema and "
+                        "optim.swa are not wired into trainer.strategy=mirrored's step: use "
+                        "trainer.strategy=default")
+    if o.ema.decay is not None and not 0 < o.ema.decay < 1:
+        problems.append(f"optim.ema.decay must be in (0, 1) (e.g. 0.9998), or null for no "
+                        f"EMA, got {o.ema.decay}")
+    s = o.swa
+    if s.start is None:
+        return
+    if s.lr <= 0:
+        problems.append(f"optim.swa.lr must be > 0, got {s.lr}")
+    if s.every is not None and s.every < 1:
+        problems.append(f"optim.swa.every must be >= 1 iterations, or null for one epoch, "
+                        f"got {s.every}")
+    try:
+        max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
+        start = scale_steps(s.start, o.schedule_scale)
+    except ValueError:
+        return  # a bad schedule_scale is reported on its own
+    if not 0 <= start < max_steps:
+        problems.append(f"optim.swa.start={s.start} (scaled: {start}) must lie in "
+                        f"[0, optim.max_steps={o.max_steps} (scaled: {max_steps})): SWA "
+                        f"averages the iterations from there to the end (the paper starts "
+                        f"at 75% of the budget, e.g. optim.swa.start="
+                        f"{3 * o.max_steps // 4})")
 
 
 def _check_num_classes(d: DataConfig, problems: List[str]) -> None:

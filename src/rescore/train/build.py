@@ -22,6 +22,7 @@ from .checkpoint import RunState, WarmupState
 from .device_data import DeviceSteps, make_device_steps, upload
 from .distributed import make_distributed_train_step, make_strategy, strategy_scope
 from .logging import LogWindow
+from .modern import Modern
 from .multistep import make_multi_step
 from .optimizer import SGDMomentum
 from .precision import make_loss_scale, precision_policy
@@ -37,7 +38,8 @@ ADDED_TO_CHECKPOINTS = {"warmup": "warm-up error window",
 @dataclass
 class Run:
     """Everything a run trains with. The tf.Modules (model, optimizer, loss_scale, state,
-    warmup.state, log_window) are what a checkpoint holds (`trackables`)."""
+    warmup.state, log_window, and the EMA/SWA averages of `modern`) are what a checkpoint
+    holds (`trackables`)."""
     settings: Config
     splits: Splits
     mean: np.ndarray  # normalisation from the training split actually used
@@ -56,12 +58,25 @@ class Run:
     # trainer.data_on_device: steps fed batch indices; the data they gather from is held by
     # them as constants, so it is in no checkpoint (device_data.py). None: host-fed
     device_steps: Optional[DeviceSteps] = None
+    modern: Optional[Modern] = None  # issue 15's switches (modern.py); None: all off
+
+    @property
+    def step_inputs(self) -> StepInputs:
+        """What the training step makes of a batch: crop/flip from (seed, iteration), then
+        this run's normalisation (also SWA's BN pass, modern.py)."""
+        return StepInputs.of(self.settings, self.mean, self.std)
+
+    @property
+    def ema(self):
+        """The EMA of the weights (ema.Ema), or None: optim.ema is off."""
+        return self.modern.ema if self.modern is not None else None
 
     def trackables(self) -> Dict[str, tf.Module]:
         """What a checkpoint saves and restores, by name."""
         return {"model": self.model, "optimizer": self.optimizer, "state": self.state,
                 "warmup": self.warmup.state, "log_window": self.log_window,
-                **({"loss_scale": self.loss_scale} if self.loss_scale else {})}
+                **({"loss_scale": self.loss_scale} if self.loss_scale else {}),
+                **(self.modern.trackables() if self.modern else {})}
 
 
 def run_model(c: Config) -> keras.Model:
@@ -94,11 +109,17 @@ def build_run(c: Config, splits: Optional[Splits] = None) -> Run:
     # the rate and the state a resumed run continues from
     warmup = Warmup(o, WarmupState())
     max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
+    order = BatchOrder(len(splits.x_train), c.data.batch_size, c.seed)
 
-    # the compiled steps
+    # issue 15's switches (cutout, mixup/CutMix, label smoothing, EMA, SWA): None when all
+    # are off; EMA and SWA make their averages here, before a checkpoint restores them
+    modern = Modern.of(c, model, order.steps_per_epoch)
+
+    # the compiled steps (the switches only on one device: config.py refuses them mirrored)
     inputs = StepInputs.of(c, mean, std)
     if strategy is None:
-        train_step = make_train_step(model, optimizer, o, inputs, t.jit_compile, loss_scale)
+        train_step = make_train_step(model, optimizer, o, inputs, t.jit_compile, loss_scale,
+                                     modern)
     else:
         train_step = make_distributed_train_step(strategy, model, optimizer, o, inputs,
                                                  t.jit_compile, loss_scale)
@@ -111,6 +132,5 @@ def build_run(c: Config, splits: Optional[Splits] = None) -> Run:
     return Run(settings=c, splits=splits, mean=mean, std=std, model=model,
                optimizer=optimizer, loss_scale=loss_scale, train_step=train_step,
                multi_step=multi_step, eval_step=eval_step, warmup=warmup,
-               state=RunState(warmup.state), log_window=LogWindow(),
-               order=BatchOrder(len(splits.x_train), c.data.batch_size, c.seed),
-               max_steps=max_steps, device_steps=device_steps)
+               state=RunState(warmup.state), log_window=LogWindow(), order=order,
+               max_steps=max_steps, modern=modern, device_steps=device_steps)

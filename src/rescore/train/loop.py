@@ -22,6 +22,7 @@ from ..errors import DivergedError, Preempted  # noqa: F401 (DivergedError: re-e
 from .build import ADDED_TO_CHECKPOINTS, Run, build_run
 from .checkpoint import Checkpoints
 from .logging import MetricsLog, Progress
+from .modern import finish_swa
 from .multistep import chunk_lengths, iterate_steps
 from .rundir import RunLock, choose_run_dir, finished_result
 from .schedule import parse_scale
@@ -92,7 +93,8 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     # the run's parts: data, normalisation, model, optimizer, warm-up, steps (build.py)
     run = build_run(c)
 
-    # resume: everything checkpointed comes back, or the run starts at iteration 0
+    # resume: everything checkpointed comes back (the EMA/SWA averages too), or the run
+    # starts at iteration 0
     checkpoints = Checkpoints(run_dir / "checkpoints", c.trainer.keep_checkpoints,
                               may_be_missing=ADDED_TO_CHECKPOINTS, **run.trackables())
     resumed_from = checkpoints.restore_latest()
@@ -109,9 +111,11 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
         log.info("tensorboard: dropped %d events written after iteration %d (they run "
                  "again)", metrics.dropped_events, start)
 
-    # train, then the final evaluation
+    # train; with SWA its average then becomes the model (BN recomputed, swa.py); then the
+    # final evaluation (with EMA also of the averaged weights)
     try:
         train_loop(run, checkpoints, metrics, Cadence.of(c.trainer), c.trainer.progress, stop)
+        finish_swa(run)
         result = final_result(run)
     finally:
         metrics.close()
@@ -138,12 +142,15 @@ def train_loop(run: Run, checkpoints: Checkpoints, metrics: MetricsLog, cadence:
     """Iterations run.state.step … run.max_steps-1; every random choice from (seed, iteration).
 
     Whatever accumulates between checkpoints lives in checkpointed variables (`run.warmup`,
-    `run.log_window`, `run.state`), so a resumed run continues the uninterrupted one
-    exactly. With `run.multi_step` (multistep.py), up to trainer.steps_per_call iterations
-    run per call; the body below still sees them one at a time."""
+    `run.log_window`, `run.state`, the EMA/SWA averages), so a resumed run continues the
+    uninterrupted one exactly. With `run.multi_step` (multistep.py), up to
+    trainer.steps_per_call iterations run per call; the body below still sees them one at
+    a time. With EMA on (modern.py), each evaluation also evaluates the averaged weights,
+    as split "<heldout>_ema"."""
     state, warmup, log_window, splits = run.state, run.warmup, run.log_window, run.splits
     max_steps, batch = run.max_steps, run.order.batch_size
     eval_batch_size = run.settings.data.eval_batch_size
+    ema = run.ema
 
     # where this segment starts: the restored iteration, and the clock it had run for
     start = int(state.step)
@@ -195,6 +202,11 @@ def train_loop(run: Run, checkpoints: Checkpoints, metrics: MetricsLog, cadence:
             held = evaluate(run.eval_step, splits.x_heldout, splits.y_heldout,
                             eval_batch_size)
             metrics.write(done, splits.heldout_name, **held)
+            if ema is not None:  # the averaged weights on the same split, swapped back after
+                with ema.swapped_in():
+                    held = evaluate(run.eval_step, splits.x_heldout, splits.y_heldout,
+                                    eval_batch_size)
+                metrics.write(done, splits.heldout_name + "_ema", **held)
         if due(cadence.checkpoint_every, done, max_steps):
             save(done)
 
@@ -212,7 +224,9 @@ def train_loop(run: Run, checkpoints: Checkpoints, metrics: MetricsLog, cadence:
 
 
 def final_result(run: Run) -> Dict:
-    """result.json: the final test error (never used to choose anything), size, time, digest."""
+    """result.json: the final test error (never used to choose anything), size, time, digest.
+    With EMA on also the averaged weights' test error, loss and hash (`ema_…`); with SWA on
+    the model already holds the SWA average (finish_swa)."""
     c, state, splits = run.settings, run.state, run.splits
     test = evaluate(run.eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
     result = {
@@ -236,4 +250,10 @@ def final_result(run: Run) -> Dict:
         val = evaluate(run.eval_step, splits.x_heldout, splits.y_heldout,
                        c.data.eval_batch_size)
         result.update(val_error=val["error"], val_loss=val["loss"])
+    if run.ema is not None:
+        with run.ema.swapped_in():
+            averaged = evaluate(run.eval_step, splits.x_test, splits.y_test,
+                                c.data.eval_batch_size)
+            result.update(ema_test_error=averaged["error"], ema_test_loss=averaged["loss"],
+                          ema_weights_sha256=weights_sha256(run.model))
     return result

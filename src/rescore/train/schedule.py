@@ -95,6 +95,17 @@ def scaled_linear_warmup(steps: int, scale: Scale) -> int:
     return max(1, scale_steps(steps, scale)) if steps > 0 else 0
 
 
+def swa_start(o: "OptimConfig") -> Optional[int]:
+    """The first iteration at SWA's constant rate (optim.swa.start, scaled); None: no SWA."""
+    return None if o.swa.start is None else scale_steps(o.swa.start, o.schedule_scale)
+
+
+def swa_every(o: "OptimConfig", steps_per_epoch: int) -> int:
+    """Iterations between SWA samples: optim.swa.every, or one epoch, scaled (>= 1)."""
+    every = steps_per_epoch if o.swa.every is None else o.swa.every
+    return max(1, scale_steps(every, o.schedule_scale))
+
+
 class Warmup:
     """The warm-up and the rate it leads into, from the config's optim group.
 
@@ -118,6 +129,9 @@ class Warmup:
         self.until_error = o.warmup.until_train_error
         self.cap = scale_steps(o.warmup.max_steps, o.schedule_scale)  # error-based: latest end
         self.state = state
+        # SWA (train/swa.py): the constant optim.swa.lr from optim.swa.start (scaled) on
+        self.swa_start = swa_start(o)
+        self.swa_lr = o.swa.lr
         if self.until_error is not None:
             state.end.assign(self.cap)
         else:
@@ -130,6 +144,8 @@ class Warmup:
 
     def lr(self, step: int) -> float:
         """The rate of iteration `step`: a pure function of (step, warm-up end)."""
+        if self.swa_start is not None and step >= self.swa_start:
+            return float(self.swa_lr)
         end = self.end
         if self.schedule == "cosine":
             if end != NO_WARMUP and step < end:  # the paper's constant warm-up

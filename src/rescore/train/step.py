@@ -12,7 +12,7 @@ uint8 rows; a non-finite loss or gradient is detected before anything is applied
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -23,6 +23,7 @@ from ..models.unit_layers import feed_step_seed
 
 if TYPE_CHECKING:
     from ..config import Config, OptimConfig
+    from .modern import Modern
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,17 @@ def all_finite(loss, grads) -> tf.Tensor:
 
 
 def make_train_step(model: keras.Model, optimizer, o: "OptimConfig", inputs: StepInputs,
-                    jit_compile: bool = False, loss_scale=None) -> Callable:
+                    jit_compile: bool = False, loss_scale=None,
+                    modern: Optional["Modern"] = None) -> Callable:
     """step(images_u8, labels, step, lr) → {loss, l2, errors, finite}; updates only if finite.
 
     From the optim group: the L2 term's `wd`, over the variables `wd_bn` chooses.
     `loss_scale` (float16 only, precision.py): the gradient is taken of the scaled loss; a
     step whose gradients overflow is skipped and the scale halved, which is not divergence:
-    `finite` then reports the loss alone."""
+    `finite` then reports the loss alone. `modern` (train/modern.py, built with the run;
+    None: every switch off, the paper's step op for op): cutout, mixup/CutMix, label
+    smoothing, and the EMA/SWA updates after an applied iteration; a mixed batch's errors
+    count against its dominant label (losses.py)."""
     mean = tf.constant(inputs.mean, tf.float32)
     std = tf.constant(inputs.std, tf.float32)
     seed, wd = inputs.seed, o.wd
@@ -113,10 +118,14 @@ def make_train_step(model: keras.Model, optimizer, o: "OptimConfig", inputs: Ste
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_step(images_u8, labels, step, lr) -> Dict[str, tf.Tensor]:
         x = training_inputs(images_u8, step, mean, std, inputs)
+        mixed = None
+        if modern is not None:
+            x, mixed = modern.regularize(x, labels, seed, step)
         feed_step_seed(model, seed, step)  # e.g. a dropout shortcut's mask; no-op for most
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
-            ce = cross_entropy(labels, logits)
+            ce = (cross_entropy(labels, logits) if modern is None
+                  else modern.loss(labels, logits, mixed, cross_entropy))
             l2 = l2_penalty(decay_vars, wd)
             loss = ce + l2
             scaled = loss_scale.scale(loss) if loss_scale is not None else loss
@@ -127,13 +136,16 @@ def make_train_step(model: keras.Model, optimizer, o: "OptimConfig", inputs: Ste
 
         def apply():
             optimizer.apply(grads, variables, lr)
+            if modern is not None:
+                modern.after_apply(step)
             return tf.constant(True)
 
         tf.cond(finite, apply, lambda: tf.constant(False))
         if loss_scale is not None:
             loss_scale.update(finite)
             finite = tf.reduce_all(tf.math.is_finite(loss))
-        return {"loss": ce, "l2": l2, "errors": count_errors(labels, logits), "finite": finite}
+        counted = labels if modern is None else modern.error_labels(labels, mixed)
+        return {"loss": ce, "l2": l2, "errors": count_errors(counted, logits), "finite": finite}
 
     return train_step
 
