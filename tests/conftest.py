@@ -25,3 +25,21 @@ def compose_config():
                            return_hydra_config=True)
 
     return _compose
+
+
+@pytest.fixture(scope="module")
+def deterministic_ops():
+    """TensorFlow's deterministic kernels, for tests that compare runs bit for bit (it stays
+    on for the rest of the process, which only makes later tests more repeatable)."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
+@pytest.fixture(scope="module")
+def data():
+    """64 synthetic images of 8 classes: the multi-step and device-data tests' training set."""
+    from rescore.data.synthetic import synthetic_cifar
+
+    x, y, _, _ = synthetic_cifar(64, 8)
+    return x, y

@@ -5,17 +5,15 @@ uint8 rows) so the parsing path is the one real data takes. A separate test
 checks the real data set when RESCORE_DATA points at it.
 """
 
-import hashlib
-import io
 import os
 import pickle
-import tarfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _archives import md5_of, write_tarball
 from rescore.data import cifar10
 from rescore.data.cifar10 import (ARCHIVE_NAME, BATCHES_DIR, DataError, default_root,
                                   ensure_cifar10, load_cifar10)
@@ -49,13 +47,6 @@ def _batch_bytes(name: str, protocol=2) -> bytes:
                     protocol)
 
 
-def _write_tarball(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, payload in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return path
 
 
 def _canonical_members(protocol=2) -> dict[str, bytes]:
@@ -65,15 +56,13 @@ def _canonical_members(protocol=2) -> dict[str, bytes]:
     return members
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture
 def good_tarball(tmp_path) -> tuple[Path, str]:
     (tmp_path / "source").mkdir()
-    source = _write_tarball(tmp_path / "source" / "good.tar.gz", _canonical_members())
-    return source, _md5(source)
+    source = write_tarball(tmp_path / "source" / "good.tar.gz", _canonical_members())
+    return source, md5_of(source)
 
 
 @pytest.fixture
@@ -100,7 +89,7 @@ def test_download_from_file_url_verifies_extracts_and_parses_exact_values(good_t
     data = load_cifar10(root, url=source.as_uri(), md5=md5)
 
     assert (root / ARCHIVE_NAME).is_file()
-    assert _md5(root / ARCHIVE_NAME) == md5
+    assert md5_of(root / ARCHIVE_NAME) == md5
     assert not (root / (ARCHIVE_NAME + ".part")).exists()
     assert (root / BATCHES_DIR / "batches.meta").is_file()
     assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR])  # no temp dirs
@@ -145,8 +134,8 @@ def test_pre_placed_tarball_is_used_without_download(good_tarball, root):
 
 
 def test_batches_pickled_with_modern_protocol_also_load(tmp_path, root):
-    source = _write_tarball(tmp_path / "p5.tar.gz", _canonical_members(protocol=5))
-    data = load_cifar10(root, url=source.as_uri(), md5=_md5(source))
+    source = write_tarball(tmp_path / "p5.tar.gz", _canonical_members(protocol=5))
+    data = load_cifar10(root, url=source.as_uri(), md5=md5_of(source))
     np.testing.assert_array_equal(data.x_test, _expected_nhwc("test_batch"))
 
 
@@ -170,7 +159,7 @@ def test_truncated_download_raises_with_names_and_md5s_and_leaves_nothing(
     message = str(excinfo.value)
     assert ARCHIVE_NAME in message
     assert md5 in message
-    assert _md5(truncated) in message
+    assert md5_of(truncated) in message
     assert not (root / ARCHIVE_NAME).exists()
     assert not (root / (ARCHIVE_NAME + ".part")).exists()
     assert not (root / BATCHES_DIR).exists()
@@ -185,7 +174,7 @@ def test_bad_pre_placed_tarball_is_moved_aside_then_good_download_succeeds(
     source, md5 = good_tarball
     root.mkdir()
     _truncated_copy(source, root / ARCHIVE_NAME)
-    bad_md5 = _md5(root / ARCHIVE_NAME)
+    bad_md5 = md5_of(root / ARCHIVE_NAME)
 
     with pytest.raises(DataError) as excinfo:
         load_cifar10(root, url=source.as_uri(), md5=md5)
@@ -193,20 +182,20 @@ def test_bad_pre_placed_tarball_is_moved_aside_then_good_download_succeeds(
     message = str(excinfo.value)
     assert str(root / ARCHIVE_NAME) in message and md5 in message and bad_md5 in message
     assert not (root / ARCHIVE_NAME).exists()
-    assert _md5(root / (ARCHIVE_NAME + ".bad")) == bad_md5
+    assert md5_of(root / (ARCHIVE_NAME + ".bad")) == bad_md5
     assert not (root / BATCHES_DIR).exists()
 
     data = load_cifar10(root, url=source.as_uri(), md5=md5)
-    assert _md5(root / ARCHIVE_NAME) == md5
+    assert md5_of(root / ARCHIVE_NAME) == md5
     assert data.x_train.shape[0] == 5 * IMAGES_PER_BATCH
 
 
 def test_archive_with_right_md5_but_missing_batch_is_rejected_atomically(tmp_path, root):
     members = _canonical_members()
     del members[f"{BATCHES_DIR}/test_batch"]
-    source = _write_tarball(tmp_path / "incomplete.tar.gz", members)
+    source = write_tarball(tmp_path / "incomplete.tar.gz", members)
     with pytest.raises(DataError, match="test_batch"):
-        load_cifar10(root, url=source.as_uri(), md5=_md5(source))
+        load_cifar10(root, url=source.as_uri(), md5=md5_of(source))
     assert not (root / BATCHES_DIR).exists()
     assert [p.name for p in root.iterdir()] == [ARCHIVE_NAME]  # staging folder removed
 
@@ -216,8 +205,8 @@ def test_archive_members_cannot_escape_the_batches_folder(tmp_path, root):
     members["../escaped"] = b"x"
     members[f"{BATCHES_DIR}/../../escaped2"] = b"x"
     members["/tmp/absolute_escape_rescore_test"] = b"x"
-    source = _write_tarball(tmp_path / "hostile.tar.gz", members)
-    load_cifar10(root, url=source.as_uri(), md5=_md5(source))
+    source = write_tarball(tmp_path / "hostile.tar.gz", members)
+    load_cifar10(root, url=source.as_uri(), md5=md5_of(source))
     assert not (tmp_path / "escaped").exists()
     assert not (tmp_path / "escaped2").exists()
     assert not Path("/tmp/absolute_escape_rescore_test").exists()
@@ -378,13 +367,13 @@ def test_a_second_bad_tarball_does_not_overwrite_the_first_one_moved_aside(good_
     source, md5 = good_tarball
     root.mkdir()
     _truncated_copy(source, root / ARCHIVE_NAME)
-    first_md5 = _md5(root / ARCHIVE_NAME)
+    first_md5 = md5_of(root / ARCHIVE_NAME)
     with pytest.raises(DataError):
         load_cifar10(root, download=False, url=source.as_uri(), md5=md5)
     (root / ARCHIVE_NAME).write_bytes(b"not a tarball either")
-    second_md5 = _md5(root / ARCHIVE_NAME)
+    second_md5 = md5_of(root / ARCHIVE_NAME)
     with pytest.raises(DataError) as excinfo:
         load_cifar10(root, download=False, url=source.as_uri(), md5=md5)
     assert f"moved to {root / ARCHIVE_NAME}.bad.1" in str(excinfo.value)
-    assert _md5(root / (ARCHIVE_NAME + ".bad")) == first_md5
-    assert _md5(root / (ARCHIVE_NAME + ".bad.1")) == second_md5
+    assert md5_of(root / (ARCHIVE_NAME + ".bad")) == first_md5
+    assert md5_of(root / (ARCHIVE_NAME + ".bad.1")) == second_md5

@@ -4,16 +4,15 @@ fine labels, the data root's two layouts, the held-out split, and the config's n
 classes. A last test checks the real data set when RESCORE_DATA holds it."""
 
 import hashlib
-import io
 import os
 import pickle
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from _faults import run_cli
+from _archives import md5_of, write_tarball
 from rescore.config import DataConfig
 from rescore.data import cifar100, load_splits
 from rescore.data.cifar100 import (ARCHIVE_NAME, BATCHES_DIR, OFFICIAL_MD5, OFFICIAL_URL,
@@ -46,18 +45,8 @@ def _official_members() -> dict:
             for name, obj in (("train", TRAIN), ("test", TEST), ("meta", META))}
 
 
-def _write_tarball(path: Path, members: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:gz") as tar:
-        for name, payload in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return path
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def _nhwc(rows: np.ndarray) -> np.ndarray:
@@ -70,8 +59,8 @@ def _nhwc(rows: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def archive(tmp_path) -> tuple:
-    source = _write_tarball(tmp_path / "source" / ARCHIVE_NAME, _official_members())
-    return source, _md5(source)
+    source = write_tarball(tmp_path / "source" / ARCHIVE_NAME, _official_members())
+    return source, md5_of(source)
 
 
 def _assert_is_the_fake(data) -> None:
@@ -130,7 +119,7 @@ def test_a_placed_archive_with_the_wrong_md5_is_refused_and_moved_aside(archive,
     root.mkdir()
     placed = root / ARCHIVE_NAME
     placed.write_bytes(source.read_bytes()[:-100])  # truncated: another md5
-    bad_md5 = _md5(placed)
+    bad_md5 = md5_of(placed)
     with pytest.raises(DataError) as raised:
         load_cifar100(root, download=False, md5=md5)
     message = str(raised.value)
@@ -138,7 +127,7 @@ def test_a_placed_archive_with_the_wrong_md5_is_refused_and_moved_aside(archive,
     assert f"{placed} is corrupt or truncated: expected md5 {md5}, actual md5 {bad_md5}" \
         in message
     assert f"moved to {placed}.bad" in message and "Place a good copy there" in message
-    assert not placed.exists() and _md5(root / (ARCHIVE_NAME + ".bad")) == bad_md5
+    assert not placed.exists() and md5_of(root / (ARCHIVE_NAME + ".bad")) == bad_md5
     assert not (root / BATCHES_DIR).exists()
 
 
@@ -147,7 +136,7 @@ def test_a_download_with_the_wrong_md5_leaves_nothing(archive, tmp_path):
     root = tmp_path / "root"
     with pytest.raises(DataError) as raised:
         load_cifar100(root, url=source.as_uri(), md5=OFFICIAL_MD5)  # the fake is not it
-    assert f"expected md5 {OFFICIAL_MD5}, actual md5 {_md5(source)}" in str(raised.value)
+    assert f"expected md5 {OFFICIAL_MD5}, actual md5 {md5_of(source)}" in str(raised.value)
     assert sorted(p.name for p in root.iterdir()) == []
 
 
@@ -159,7 +148,7 @@ def test_a_truncated_tar_whose_md5_matches_fails_to_extract_and_leaves_no_folder
     root = tmp_path / "root"
     with pytest.raises(DataError, match=r"Could not extract .*cifar-100-python\.tar\.gz.*"
                                         r"Delete it and run again"):
-        load_cifar100(root, url=truncated.as_uri(), md5=_md5(truncated))
+        load_cifar100(root, url=truncated.as_uri(), md5=md5_of(truncated))
     assert sorted(p.name for p in root.iterdir()) == [ARCHIVE_NAME]  # no staging, no folder
 
 

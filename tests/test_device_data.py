@@ -12,7 +12,6 @@ import tensorflow as tf
 
 from rescore.config import OptimConfig
 from rescore.data.pipeline import BatchOrder, normalization
-from rescore.data.synthetic import synthetic_cifar
 from rescore.models import build_model
 from rescore.train.device_data import DeviceSteps, make_device_steps, upload
 from rescore.train.multistep import chunk_end, iterate_steps, make_multi_step
@@ -24,15 +23,7 @@ from rescore.train.weights import weights_sha256
 BATCH, STOP, BOUNDARIES = 8, 10, (5,)  # chunks of 4 cut at 5: 0-3, 4, 5-8, 9
 
 
-@pytest.fixture(scope="module", autouse=True)
-def deterministic_ops():
-    tf.config.experimental.enable_op_determinism()
-
-
-@pytest.fixture(scope="module")
-def data():
-    x, y, _, _ = synthetic_cifar(64, 8)
-    return x, y
+pytestmark = pytest.mark.usefixtures("deterministic_ops")
 
 
 def test_the_device_gather_is_the_hosts_rows_bitwise(data):

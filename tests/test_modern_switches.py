@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rescore.data.mixing import (Mixed, beta_draw, cutmix, cutmix_box, cutout,
+from rescore.data.mixing import (beta_draw, cutmix, cutmix_box, cutout,
                                  cutout_centers, mixup, regularize_batch, square_mask)
 from rescore.train.ema import Ema, ema_update
 from rescore.train.losses import (dominant_labels, smoothed_targets, training_cross_entropy)

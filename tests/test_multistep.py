@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from rescore.config import OptimConfig
 from rescore.data.pipeline import BatchOrder, normalization
-from rescore.data.synthetic import synthetic_cifar
 from rescore.models import build_model
 from rescore.train.multistep import chunk_end, iterate_steps, make_multi_step
 from rescore.train.optimizer import SGDMomentum
@@ -23,15 +22,7 @@ BATCH = 8
 MILESTONES = (3,)  # the rate drops inside the first chunk below
 
 
-@pytest.fixture(scope="module", autouse=True)
-def deterministic_ops():
-    tf.config.experimental.enable_op_determinism()
-
-
-@pytest.fixture(scope="module")
-def data():
-    x, y, _, _ = synthetic_cifar(64, 8)
-    return x, y
+pytestmark = pytest.mark.usefixtures("deterministic_ops")
 
 
 def lr_for(step):

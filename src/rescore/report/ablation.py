@@ -33,7 +33,8 @@ from .paper import CITATION, FAIL, HE2016B_CITATION, PaperRow, UnitRow, paper_ro
 from .settings import (Setting, differing_keys, flatten, setting_of, setting_order,
                        setting_text, value_text)
 from .stats import Summary, summarize
-from .table6 import SECTION_HEADINGS, STATUS_ORDER, error_of, has_original_unit
+from .table6 import (SECTION_HEADINGS, STATUS_ORDER, consecutive_sections, error_of,
+                     has_original_unit)
 
 UNIT_DEFAULTS = flatten(asdict(UnitConfig()))
 
@@ -150,13 +151,7 @@ def section_title(row: AblationRow) -> str:
 
 
 def sections(rows: Sequence[AblationRow]) -> List[Tuple[str, List[AblationRow]]]:
-    out: List[Tuple[str, List[AblationRow]]] = []
-    for row in rows:
-        title = section_title(row)
-        if not out or out[-1][0] != title:
-            out.append((title, []))
-        out[-1][1].append(row)
-    return out
+    return consecutive_sections(rows, section_title)
 
 
 def _pct(value: Optional[float]) -> str:

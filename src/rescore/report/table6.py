@@ -20,7 +20,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from ..config import UnitConfig
 from .collect import Run
@@ -114,6 +114,7 @@ def build_rows(runs: List[Run]) -> List[Row]:
     return sorted(rows, key=_row_order)
 
 
+T = TypeVar("T")
 UNIT_FIELDS = flatten({"unit": asdict(UnitConfig())})
 
 
@@ -179,9 +180,15 @@ def section_title(row: Row) -> str:
 
 
 def sections(rows: List[Row]) -> List[Tuple[str, List[Row]]]:
-    out: List[Tuple[str, List[Row]]] = []
+    return consecutive_sections(rows, section_title)
+
+
+def consecutive_sections(rows: Sequence[T], title_of: Callable[[T], str]
+                         ) -> List[Tuple[str, List[T]]]:
+    """Sorted rows cut into (title, rows) wherever `title_of` changes (also the ablation's)."""
+    out: List[Tuple[str, List[T]]] = []
     for row in rows:
-        title = section_title(row)
+        title = title_of(row)
         if not out or out[-1][0] != title:
             out.append((title, []))
         out[-1][1].append(row)
