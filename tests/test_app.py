@@ -37,6 +37,7 @@ def smoke_run(tmp_path_factory):
     return cwd, run_folder(cwd / "outputs")
 
 
+@pytest.mark.slow
 def test_smoke_writes_its_run_folder(smoke_run):
     cwd, folder = smoke_run
     assert folder.relative_to(cwd / "outputs").parts[:2] == ("smoke", "resnet8")
@@ -54,6 +55,7 @@ def test_smoke_writes_its_run_folder(smoke_run):
     assert (folder / ".hydra" / "config.yaml").exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_loss_trace_other_seed_differs(smoke_run, tmp_path):
     _, first = smoke_run
     assert rescore("experiment=smoke", cwd=tmp_path).returncode == 0
@@ -79,6 +81,7 @@ def test_console_script_is_installed(tmp_path):
     assert proc.returncode == 0 and "name: resnet56" in proc.stdout
 
 
+@pytest.mark.slow
 def test_console_script_routes_eval_and_reproduces_the_smoke_run(smoke_run):
     """`rescore eval` goes to rescore.eval before Hydra sees argv (issue 11)."""
     _, folder = smoke_run
@@ -91,6 +94,7 @@ def test_console_script_routes_eval_and_reproduces_the_smoke_run(smoke_run):
     assert (folder / "model.weights.h5").stat().st_size > 300_000  # resnet8: 75,770 values
 
 
+@pytest.mark.slow
 def test_report_lists_the_smoke_run_apart_from_the_paper(smoke_run, capsys):
     """A 40-iteration run on synthetic data is "other", never "full schedule" (issue 11)."""
     from rescore.report.__main__ import main as report_main

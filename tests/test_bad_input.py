@@ -44,6 +44,7 @@ def test_an_unknown_key_inside_a_sweep_stops_the_whole_multirun(tmp_path):
     assert not (tmp_path / "outputs").exists()  # no job started
 
 
+@pytest.mark.slow
 def test_out_of_range_values_fail_before_training(tmp_path):
     """All problems at once, with the values given; nothing is created or trained."""
     proc = run_cli(["experiment=smoke", f"out_root={tmp_path / 'out'}", "optim.lr=-0.1",
@@ -91,6 +92,7 @@ def test_good_overrides_pass_the_pre_check():
                      "data.root=null", "optim.schedule_scale=1/32", "--multirun"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("placed, fragments", [
     (None, ["CIFAR-10 not found and download=False.", "Put CIFAR-10 under"]),
     (b"not a tarball", ["cifar-10-python.tar.gz", "md5"]),  # a corrupt pre-placed archive

@@ -89,6 +89,7 @@ def test_an_unknown_kind_is_refused_and_the_valid_ones_named():
             pass
 
 
+@pytest.mark.slow
 def test_a_run_under_xla_logs_the_losses_of_the_plain_run(compose_config, tmp_path):
     """trainer.jit_compile=true compiles the whole step, fused BN and augmentation included,
     with XLA: the logged training losses match the run without it to float tolerance (XLA

@@ -23,6 +23,7 @@ def test_bench_options_are_split_from_the_training_overrides():
         split_overrides(["bench.rounds=0"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("levers, baselines", [
     ([], ("keras_fit", "keras_fit_same_model")),  # fused BN: fit on both models
     (["trainer.steps_per_call=2", "model.batchnorm=keras"], ("keras_fit",)),
@@ -74,6 +75,7 @@ def test_the_keras_baseline_uses_stock_layers_and_the_second_one_rescores(compos
     assert bn_layer_types(build_keras_model(c)) == {FusedBatchNormalization}
 
 
+@pytest.mark.slow
 def test_levers_compare_each_variant_with_the_reference(tmp_path):
     """One lever per config group: the report has a speed for each and the reference is 1."""
     from rescore.bench.levers import main as levers_main

@@ -313,6 +313,7 @@ def test_load_without_root_uses_env_var(monkeypatch, good_tarball, tmp_path):
 REAL_ROOT = os.environ.get(cifar10.ENV_ROOT)  # RESCORE_DATA, the variable rescore reads
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL_ROOT, reason="set RESCORE_DATA to a folder containing "
                                           "cifar-10-batches-py/ to test the real data set")
 def test_real_cifar10_has_known_shapes_counts_and_channel_means():

@@ -231,6 +231,7 @@ def test_synthetic_data_takes_any_number_of_classes(compose_config):
         .data.num_classes == 100
 
 
+@pytest.mark.slow
 def test_a_corrupt_cifar100_archive_is_exit_7_from_the_command_line(tmp_path):
     root = tmp_path / "data"
     root.mkdir()

@@ -47,6 +47,7 @@ def test_conf_files_list_only_what_differs_from_the_schema(path):
         assert value != default, f"{path.name}: {'.'.join(full)}={value!r} is the schema's default"
 
 
+@pytest.mark.slow
 def test_the_digest_of_existing_run_folders_does_not_move(compose_config):
     """Folders started before this redesign must be found again to resume: the paper's
     default run, the smoke run and a scaled run (values seen in run folders on disk)."""

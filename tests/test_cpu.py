@@ -119,6 +119,7 @@ def cpu_lines(log: str):
     return [line.split(" - ", 1)[1] for line in log.splitlines() if "[rescore.cpu]" in line]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("user_value", [None, "0"])
 def test_a_run_logs_what_it_chose_once(tmp_path, user_value):
     """On this machine's kind of CPU, whatever it is: the line in stdout and in the run's log,

@@ -81,6 +81,7 @@ def run_steps(data, steps_per_call, on_device, images=None, record=None):
                                    for s, lr, o in seen]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps_per_call", [1, 4])
 def test_indices_on_device_train_bitwise_as_rows_from_the_host(data, steps_per_call):
     """10 iterations over an epoch boundary (8 batches an epoch) and a milestone (3);
@@ -91,6 +92,7 @@ def test_indices_on_device_train_bitwise_as_rows_from_the_host(data, steps_per_c
     assert [s for s, *_ in device[1]] == list(range(STOP))
 
 
+@pytest.mark.slow
 def test_each_call_sends_only_indices_one_call_per_chunk(data):
     calls = []
 
@@ -105,6 +107,7 @@ def test_each_call_sends_only_indices_one_call_per_chunk(data):
                      ("single", (BATCH,))]
 
 
+@pytest.mark.slow
 def test_gathering_from_other_rows_changes_the_weights(data):
     """Negative control: the comparison above can fail. The same indices into the images
     rolled by one row train on other batches and end elsewhere."""
@@ -149,6 +152,7 @@ def checkpoint_contents(run_dir):
                   tf.train.list_variables(tf.train.latest_checkpoint(run_dir / "checkpoints")))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps_per_call", [1, 4])
 def test_whole_run_with_data_on_device_is_the_host_fed_run(compose_config, tmp_path,
                                                            steps_per_call):
@@ -165,6 +169,7 @@ def test_whole_run_with_data_on_device_is_the_host_fed_run(compose_config, tmp_p
     assert not [name for name, shape in contents if shape[:1] == (128,)]
 
 
+@pytest.mark.slow
 def test_data_on_device_stopped_and_resumed_equals_the_host_fed_run(compose_config, tmp_path,
                                                                     monkeypatch):
     """k=3 with checkpoints every 4: chunks 0-2, 3, 4-6, 7 …; SIGTERM after iteration 7,
@@ -189,6 +194,7 @@ def test_data_on_device_stopped_and_resumed_equals_the_host_fed_run(compose_conf
     assert without_speed(tmp_path / "device") == without_speed(tmp_path / "host")
 
 
+@pytest.mark.slow
 def test_build_run_leaves_the_device_copy_out_of_the_trackables(compose_config):
     from rescore.config import to_settings
     from rescore.train.build import build_run

@@ -117,6 +117,7 @@ def run_child(mode: str, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_mirrored_step_equals_the_average_of_single_device_halves():
     r = run_child("compare")
     assert r["replicas"] == 2
@@ -153,6 +154,7 @@ def child_train_run(out_root: str) -> dict:
     return {k: result[k] for k in ("finished", "steps", "test_error", "params")}
 
 
+@pytest.mark.slow
 def test_a_mirrored_run_trains_to_a_result(tmp_path: Path):
     r = run_child("train", str(tmp_path))
     assert r["finished"] and r["steps"] == 4
@@ -193,6 +195,7 @@ def child_dropout_step() -> dict:
             "replica_masks_differ": not np.array_equal(masks[0], masks[1])}
 
 
+@pytest.mark.slow
 def test_a_mirrored_step_feeds_every_replica_the_step_seed_of_a_dropout_shortcut():
     """Every replica's copy of the step seed is (seed, iteration); each replica draws its
     own shard's mask (the same mask on both shards would correlate them)."""

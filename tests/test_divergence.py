@@ -5,10 +5,12 @@ and the newest checkpoint on disk holds only finite values."""
 import re
 
 import numpy as np
+import pytest
 
 from _faults import checkpoint_steps, only_run_dir, run_cli, tiny, train_steps
 
 
+@pytest.mark.slow
 def test_huge_learning_rate_stops_with_a_message_and_finite_checkpoints(tmp_path):
     # Five warm-up iterations at a sane rate (checkpointed every iteration), then 1e30.
     args = tiny(20, 1, f"out_root={tmp_path / 'out'}", "optim.lr=1e30",
@@ -38,6 +40,7 @@ def test_huge_learning_rate_stops_with_a_message_and_finite_checkpoints(tmp_path
     assert train_steps(run_dir)[-1] == int(failed_at.group(1))  # the bad step was not logged
 
 
+@pytest.mark.slow
 def test_divergence_before_any_checkpoint_says_so(compose_config, tmp_path):
     """Straight to 1e30: it fails within two iterations, with nothing saved to fall back on —
     and nothing non-finite is saved either."""

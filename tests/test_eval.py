@@ -66,6 +66,7 @@ def copy_run(run_dir: Path, tmp_path: Path) -> Path:
 
 # ------------------------------------------------------------------ reproduces exactly
 
+@pytest.mark.slow
 def test_run_folder_reproduces_result_json_exactly_and_writes_nothing(run_dir: Path):
     before = snapshot(run_dir)
     proc = eval_cli(run_dir)
@@ -87,6 +88,7 @@ def test_run_folder_reproduces_result_json_exactly_and_writes_nothing(run_dir: P
     assert same.returncode == 0 and same.stdout == proc.stdout
 
 
+@pytest.mark.slow
 def test_weights_file_alone_reproduces_the_test_error(run_dir: Path, tmp_path: Path):
     lone = tmp_path / "resnet8_seed0.weights.h5"  # away from its run folder
     shutil.copy(run_dir / "model.weights.h5", lone)
@@ -98,6 +100,7 @@ def test_weights_file_alone_reproduces_the_test_error(run_dir: Path, tmp_path: P
     assert f"pixel_mean of {TRAIN_IMAGES - VAL_SPLIT} training images (stored" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_run_without_weights_file_is_read_from_its_final_checkpoint(run_dir: Path,
                                                                      tmp_path: Path):
     older = copy_run(run_dir, tmp_path)
@@ -109,6 +112,7 @@ def test_a_run_without_weights_file_is_read_from_its_final_checkpoint(run_dir: P
     assert float(printed(proc.stdout, "test_loss")) == result(run_dir)["test_loss"]
 
 
+@pytest.mark.slow
 def test_build_settings_precision_and_channel_std_travel_with_the_run(tmp_path: Path):
     """Not the defaults: option B, Keras' BN, bfloat16 compute, channel mean and std."""
     from rescore.config import DataConfig
@@ -135,6 +139,7 @@ def test_build_settings_precision_and_channel_std_travel_with_the_run(tmp_path: 
 
 # ------------------------------------------------------------- what the file carries
 
+@pytest.mark.slow
 def test_weights_file_carries_the_training_split_normalisation(run_dir: Path):
     from rescore.config import DataConfig
     from rescore.data import load_splits
@@ -260,6 +265,7 @@ def test_paths_that_are_not_runs_or_weights(tmp_path, capsys):
 REAL_ROOT = os.environ.get(ENV_ROOT)  # RESCORE_DATA, the variable rescore itself reads
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL_ROOT, reason="set RESCORE_DATA to a folder containing "
                                           "cifar-10-batches-py/")
 def test_plain_keras_weights_on_real_cifar10_say_the_mean_was_recomputed(tmp_path):

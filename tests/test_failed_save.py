@@ -19,6 +19,7 @@ def _limit_file_size():
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
+@pytest.mark.slow
 def test_a_save_past_the_file_size_limit_is_exit_8_and_leaves_nothing(tmp_path):
     args = tiny(10, 5, f"out_root={tmp_path / 'out'}")
     proc = subprocess.run(rescore_cmd(args), cwd=tmp_path, env=cli_env(), text=True,

@@ -111,6 +111,7 @@ def test_no_pinning_with_fewer_than_two_gpus(tmp_path, fresh_process_state):
     assert chosen == []
 
 
+@pytest.mark.slow
 def test_two_job_joblib_multirun_completes(tmp_path: Path):
     """The real thing on CPU: two tiny runs in two joblib worker processes."""
     overrides = ["hydra/launcher=local_gpus", "experiment=smoke", "seed=0,1",
@@ -130,6 +131,7 @@ def test_two_job_joblib_multirun_completes(tmp_path: Path):
         assert result["finished"] and result["steps"] == 6
 
 
+@pytest.mark.slow
 def test_a_requeued_submitit_job_resumes_its_own_run_folder(tmp_path: Path):
     """submitit's time-limit path, run locally: the job gets submitit's signal (SIGUSR2)
     after iteration 4, between the periodic checkpoints at 3 and 6. The loop saves

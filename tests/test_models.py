@@ -23,11 +23,13 @@ def default_model(name):
     return build_model(name, shortcut="A")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, params", sorted(PINNED_PARAMS.items()))
 def test_option_a_parameter_counts_match_paper(name, params):
     assert count_trainable_params(default_model(name)) == params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", [20, 56, 110])
 def test_plain_nets_have_the_same_parameters_as_option_a(depth):
     assert (count_trainable_params(build_model(f"plain{depth}"))
@@ -44,6 +46,7 @@ def test_option_b_and_c_add_projection_parameters():
     assert count_trainable_params(build_model("resnet20", shortcut="C")) == 269_722 + c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", V1_NAMES)
 def test_forward_shape_finite_and_every_variable_gets_a_gradient(name):
     assert_trains_end_to_end(default_model(name))

@@ -58,6 +58,7 @@ def test_list_prints_the_pinned_parameter_counts(listing, name):
     assert listing[name][3] == LISTED[name]
 
 
+@pytest.mark.slow
 def test_summary_resnet56_prints_the_pinned_totals_and_stages():
     code, out, _ = run(["summary", "resnet56"])
     assert code == 0
@@ -84,6 +85,7 @@ def total_row(out):
     return [int(v.replace(",", "")) for v in line.split()[1:]]
 
 
+@pytest.mark.slow
 def test_summary_options():
     code, out, _ = run(["summary", "resnet56", "--shortcut", "B"])
     assert code == 0 and total_row(out)[1] == RESNET56_PARAMS + OPTION_B_PROJECTION_PARAMS
@@ -131,6 +133,7 @@ def test_plot_draws_the_architecture(tmp_path):
     assert code == 0 and path.stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_module_entry_point():
     proc = subprocess.run([sys.executable, "-m", "rescore.models", "summary", "resnet20"],
                           capture_output=True, text=True, timeout=300)

@@ -42,6 +42,7 @@ ZOO = {
 # printed as "10.2M". For the 1.7M nets both counts round the same way.
 PAPER_SIZE_M = {"resnet164": 1.7, "preact_resnet110": 1.7, "preact_resnet164": 1.7,
                 "preact_resnet1001": 10.2}
+BIG = {"preact_resnet1001", "resnet1001_v2", "resnet1202"}  # ~10 s to build: marked slow
 # torchvision's resnet18/34/50/101/152 (num_classes=1000): sum(p.numel() for p in
 # model.parameters()), which includes BN gamma/beta but not the running statistics.
 TORCHVISION_PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160,
@@ -82,6 +83,7 @@ def test_every_zoo_name_is_registered_with_its_info():
             "family": family, "depth": depth, "block": block, "default_shortcut": "B"}, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_the_registered_parameter_count_is_the_built_models(name, request):
     """`list` prints the registry's facts without building: here they meet the models."""
@@ -112,6 +114,7 @@ def preact_resnet1001():
     return build_model("preact_resnet1001", shortcut=None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GRADIENT_NAMES)
 def test_forward_gradient_params_macs_and_depth(name, request):
     family, depth, block, params, macs = ZOO[name]
@@ -129,6 +132,7 @@ def test_forward_gradient_params_macs_and_depth(name, request):
     assert np.isfinite(model(x, training=False).numpy()).all()
 
 
+@pytest.mark.slow
 def test_keras_v2_aliases_build_the_same_nets_as_the_paper_names():
     # resnet1001_v2's count is pinned by the `list` CLI test, which builds every name.
     assert model_info("resnet1001_v2") == model_info("preact_resnet1001")
@@ -140,7 +144,9 @@ def test_keras_v2_aliases_build_the_same_nets_as_the_paper_names():
             == [(type(layer).__name__, layer.name) for layer in b.layers])
 
 
-@pytest.mark.parametrize("name, size", sorted(PAPER_SIZE_M.items()))
+@pytest.mark.parametrize("name, size", [
+    pytest.param(name, size, marks=pytest.mark.slow) if name in BIG else (name, size)
+    for name, size in sorted(PAPER_SIZE_M.items())])
 def test_cifar_sizes_round_to_the_papers(name, size, request):
     if name != "preact_resnet1001":
         assert round(ZOO[name][3] / 1e6, 1) == size
@@ -151,6 +157,7 @@ def test_cifar_sizes_round_to_the_papers(name, size, request):
     assert round(count_trainable_params(model) / 1e6, 2) == 10.33  # + BN gamma/beta
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", sorted(TORCHVISION_PARAMS))
 def test_imagenet_params_and_macs_match_torchvision(depth):
     model = build_model(f"resnet{depth}", num_classes=1000, shortcut=None)
@@ -165,6 +172,7 @@ def test_imagenet_params_and_macs_match_torchvision(depth):
     assert rows["stage4"].output_shape == (7, 7, 512 * expansion)
 
 
+@pytest.mark.slow
 def test_imagenet_stem_pads_symmetrically_like_torchvision():
     model = build_model("resnet18", num_classes=1000, shortcut=None)
     assert model.get_layer("stem_conv_pad").padding == ((3, 3), (3, 3))
@@ -190,6 +198,7 @@ def test_imagenet_stem_forward_at_small_input():
     assert logits.shape == (1, 10) and np.isfinite(logits.numpy()).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, macs", sorted(CIFAR_V1_MACS.items()))
 def test_mac_counter_reproduces_known_cifar_figures(name, macs):
     assert count_macs(build_model(name, shortcut="A")) == macs
@@ -263,6 +272,7 @@ def test_pre_activation_check_rejects_a_post_activation_net():
         assert_pre_activation(build_model("resnet20", shortcut="A"))
 
 
+@pytest.mark.slow
 def test_bottleneck_v1_structure():
     model = build_model("resnet164", shortcut=None)
     # conv-BN-ReLU x2, conv-BN, add the shortcut, then ReLU (post-activation).
@@ -298,6 +308,7 @@ def test_option_b_is_the_default():
             == ZOO["resnet56_v2"][3])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, c", [("resnet164", 3_181_658), ("resnet56_v2", 1_020_506),
                                      ("preact_resnet110", 1_822_170)])
 def test_option_c_projects_every_block(name, c):

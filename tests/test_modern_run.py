@@ -29,6 +29,7 @@ def settings_for(compose_config):
     return make
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("switches", [EMA_MIXUP, SWA_CUTMIX], ids=["ema+mixup", "swa+cutmix"])
 def test_stopped_and_resumed_run_with_switches_equals_the_uninterrupted_one(
         settings_for, tmp_path, monkeypatch, switches):
@@ -49,6 +50,7 @@ def test_stopped_and_resumed_run_with_switches_equals_the_uninterrupted_one(
     assert train_steps(resumed_dir) == list(range(1, MAX_STEPS + 1))
 
 
+@pytest.mark.slow
 def test_ema_alone_trains_the_papers_weights_and_reports_the_average(settings_for, tmp_path):
     plain = train(settings_for(), tmp_path / "plain")
     with_ema = train(settings_for("optim.ema.decay=0.5"), tmp_path / "ema")
@@ -62,6 +64,7 @@ def test_ema_alone_trains_the_papers_weights_and_reports_the_average(settings_fo
     assert "ema_test_error" not in plain
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("switch", ["data.cutout=8", "data.mixup=0.2", "data.cutmix=1.0",
                                     "optim.label_smoothing=0.1", "optim.swa.start=8"])
 def test_each_switch_changes_the_trained_weights(settings_for, tmp_path, switch):
@@ -70,6 +73,7 @@ def test_each_switch_changes_the_trained_weights(settings_for, tmp_path, switch)
     assert switched["weights_sha256"] != plain["weights_sha256"]
 
 
+@pytest.mark.slow
 def test_several_iterations_per_call_train_the_same_bits_with_switches_on(settings_for,
                                                                           tmp_path):
     """trainer.steps_per_call stays out of the run digest because it changes nothing: with

@@ -77,6 +77,7 @@ def test_beta_draws_repeat_for_the_same_seed_and_step_and_differ_across_steps():
     assert float(beta_draw(1, 0, 0.2)) != draws[0]  # and across seeds
 
 
+@pytest.mark.slow
 def test_beta_draws_have_the_mean_and_variance_of_beta_alpha_alpha():
     alpha = 1.0  # Beta(1, 1) is uniform: mean 1/2, variance 1/12
     draws = np.array([float(beta_draw(0, s, alpha)) for s in range(2000)])

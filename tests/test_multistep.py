@@ -51,6 +51,7 @@ def run_steps(data, steps_per_call, stop=6, boundaries=()):
     return model, seen
 
 
+@pytest.mark.slow
 def test_k_iterations_per_call_give_bitwise_the_weights_of_k_single_calls(data):
     single, seen_single = run_steps(data, 1)
     multi, seen_multi = run_steps(data, 4)  # chunks 0-3 and 4-5: a short last call too
@@ -60,6 +61,7 @@ def test_k_iterations_per_call_give_bitwise_the_weights_of_k_single_calls(data):
         assert a["loss"] == b["loss"] and a["errors"] == b["errors"] and b["finite"]
 
 
+@pytest.mark.slow
 def test_rate_vector_is_applied_per_iteration_across_a_milestone(data):
     """Iterations 0-2 at 0.1, 3 at 0.01, in one call: the update of iteration 3 must be
     the one a single call at 0.01 makes (and not 0.1's)."""
@@ -84,6 +86,7 @@ def test_rate_vector_is_applied_per_iteration_across_a_milestone(data):
     assert weights_sha256(model) != weights_sha256(wrong)
 
 
+@pytest.mark.slow
 def test_call_stops_at_the_first_non_finite_iteration_and_applies_nothing_from_it(data):
     x, y = data
     order = BatchOrder(len(x), BATCH, seed=5)
@@ -105,6 +108,7 @@ def test_call_stops_at_the_first_non_finite_iteration_and_applies_nothing_from_i
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_iterate_steps_yields_nothing_after_a_non_finite_iteration(data):
     x, y = data
     model, step, multi = fresh(x)
@@ -140,6 +144,7 @@ def train_run(compose_config, tmp_path, name, *overrides):
     return run(to_settings(cfg), tmp_path / name)
 
 
+@pytest.mark.slow
 def test_whole_run_with_steps_per_call_matches_one_per_call(compose_config, tmp_path):
     """Through run(): an error-based warm-up, a milestone, eval and checkpoint cadences
     that are no multiple of k: the same weights and the same logged metrics."""
@@ -157,6 +162,7 @@ def test_whole_run_with_steps_per_call_matches_one_per_call(compose_config, tmp_
             == drop_speed(read_metrics(tmp_path / "one" / "metrics.jsonl")))
 
 
+@pytest.mark.slow
 def test_multistep_run_stopped_and_resumed_equals_the_single_step_run(compose_config, tmp_path,
                                                                       monkeypatch):
     """k=3 with checkpoints every 4: chunks 0-2, 3, 4-6, 7, 8-10, 11. SIGTERM after

@@ -22,6 +22,7 @@ def settings_for(compose_config):
     return make
 
 
+@pytest.mark.slow
 def test_a_record_after_a_stop_between_log_points_equals_the_uninterrupted_one(
         settings_for, tmp_path, monkeypatch):
     """log_every=5, stopped after iteration 7: the record at 10 averages iterations 6-10
@@ -40,6 +41,7 @@ def test_a_record_after_a_stop_between_log_points_equals_the_uninterrupted_one(
     assert all(r["images_per_sec"] > 0 for r in resumed)
 
 
+@pytest.mark.slow
 def test_tensorboard_after_kill_9_sees_each_logged_step_once(tmp_path):
     """kill -9 after iteration 35 of a run that checkpoints every 20 and logs every 10,
     then the same command again: TensorBoard's EventAccumulator sees train/loss at 10, 20,
@@ -113,6 +115,7 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_elsewhere(monkeypatch, stdout
     shown.close()
 
 
+@pytest.mark.slow
 def test_off_a_terminal_a_run_prints_a_line_per_log_point(settings_for, tmp_path, caplog):
     """Under pytest stdout is no terminal: iteration/max, loss, error, lr, images/s, ETA at
     iterations 5, 10 and the last, with the values of the training records."""

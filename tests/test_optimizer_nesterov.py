@@ -26,10 +26,11 @@ MU, LR = 0.9, 0.1
 def two_steps(nesterov: bool):
     import tensorflow as tf
 
+    from rescore.config import OptimConfig
     from rescore.train.optimizer import SGDMomentum
 
     w = tf.Variable(W0, dtype=tf.float64)
-    opt = SGDMomentum([w], momentum=MU, nesterov=nesterov)
+    opt = SGDMomentum([w], OptimConfig(momentum=MU, nesterov=nesterov))
     trajectory = []
     for _ in range(2):
         # float64 throughout: a Python 0.1 would pass through float32 in tf.cast

@@ -21,6 +21,7 @@ def test_same_seed_and_iteration_same_batch_else_different():
     assert not np.array_equal(a, pad_crop_flip(images, 4, 17).numpy())
 
 
+@pytest.mark.slow
 def test_xla_draws_the_same_crops_and_flips():
     """trainer.jit_compile=true compiles the augmentation too; it must not change the run's
     batches (XLA picks its own generator and float conversion unless told otherwise)."""

@@ -55,6 +55,7 @@ def test_policy_is_set_only_while_building():
     assert all(v.dtype == "float32" for v in model.variables)
 
 
+@pytest.mark.slow
 def test_bfloat16_convolutions_with_float32_loss_l2_and_variables():
     model, decay, step, x, y = step_for("mixed_bfloat16")
     assert op_dtypes(step, "Conv2D") == {tf.bfloat16}  # forward convolutions
@@ -82,6 +83,7 @@ def test_l2_penalty_is_float32_even_for_low_precision_inputs():
     assert l2_penalty([w], 0.5).dtype == tf.float32
 
 
+@pytest.mark.slow
 def test_float16_trains_with_a_loss_scale():
     scale = make_loss_scale("mixed_float16")
     assert make_loss_scale("mixed_bfloat16") is None and make_loss_scale("float32") is None
@@ -91,6 +93,7 @@ def test_float16_trains_with_a_loss_scale():
     assert bool(out["finite"]) and float(scale.scale_value) == 2.0 ** 15
 
 
+@pytest.mark.slow
 def test_an_overflowing_float16_step_is_skipped_not_diverged():
     scale = DynamicLossScale(initial=3e38)  # loss × scale overflows even in float32
     model, _, step, x, y = step_for("mixed_float16", scale)
@@ -116,6 +119,7 @@ def test_unknown_precision_is_refused():
             pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_steps_are_repeatable(precision):
     """With op determinism, a mixed-precision run is bitwise repeatable like float32 (it

@@ -106,6 +106,7 @@ def test_scaled_and_unfinished_runs_are_separate_rows(sweep: Path):
     assert [r.status for r in rows] == ["full", "full", "scaled", "unfinished", "unfinished"]
 
 
+@pytest.mark.slow
 def test_cli_writes_table_csv_and_figure(sweep: Path, tmp_path: Path, capsys):
     assert report_main([str(sweep)]) == 0
     markdown = (sweep / "table6.md").read_text()
@@ -123,6 +124,7 @@ def test_cli_writes_table_csv_and_figure(sweep: Path, tmp_path: Path, capsys):
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_cli_out_folder_and_several_inputs(sweep: Path, tmp_path: Path):
     other = tmp_path / "fig6"
     write_run(other, "plain56", 0, 0.15, params=853018 - 19000)
@@ -148,6 +150,7 @@ def test_a_copied_run_folder_counts_once(sweep: Path, tmp_path: Path):
     assert r56.n == 2 and r56.seeds == [0, 1]
 
 
+@pytest.mark.slow
 def test_a_missing_folder_is_skipped_with_a_warning(sweep: Path, tmp_path: Path, capsys):
     out = tmp_path / "report"
     assert report_main([str(tmp_path / "not_started"), str(sweep), "--out", str(out)]) == 0
@@ -156,6 +159,7 @@ def test_a_missing_folder_is_skipped_with_a_warning(sweep: Path, tmp_path: Path,
     assert report_main([str(tmp_path / "not_started")]) == 2
 
 
+@pytest.mark.slow
 def test_runs_csv_lists_every_run_with_its_time(sweep: Path):
     assert report_main([str(sweep)]) == 0
     with open(sweep / "runs.csv") as f:
@@ -167,6 +171,7 @@ def test_runs_csv_lists_every_run_with_its_time(sweep: Path):
     assert {r["wall_time_s"] for r in records if r["model"] == "resnet56"} == {"10"}
 
 
+@pytest.mark.slow
 def test_fig7_layer_response_stds_come_from_the_checkpoint(tmp_path: Path):
     import dataclasses
 
@@ -255,6 +260,7 @@ def test_each_run_says_what_it_was(mixed: Path):
     assert recipe["noconfig"].startswith("data set unknown (no config)")
 
 
+@pytest.mark.slow
 def test_report_sections_keep_the_classes_apart_with_honest_titles(mixed: Path):
     rows = build_rows(collect([mixed]))
     assert [r.status for r in rows] == ["full"] * 2 + ["scaled"] + ["other"] * 5

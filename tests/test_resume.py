@@ -49,6 +49,7 @@ def stopped_run(settings, run_dir, monkeypatch, tmp_path_factory):
     shutil.copytree(_STOPPED["dir"], run_dir, dirs_exist_ok=True)
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_is_bitwise_equal(settings_for, tmp_path, monkeypatch,
                                                      tmp_path_factory):
     settings = settings_for()
@@ -66,6 +67,7 @@ def test_interrupted_and_resumed_run_is_bitwise_equal(settings_for, tmp_path, mo
     assert not (tmp_path / "run.lock").exists()
 
 
+@pytest.mark.slow
 def test_resume_without_optimizer_state_changes_the_weights(settings_for, tmp_path,
                                                             monkeypatch,
                                                             tmp_path_factory):
@@ -110,6 +112,7 @@ def old_style_checkpoints(monkeypatch):
     monkeypatch.setattr(loop, "Checkpoints", WithoutAccumulators)
 
 
+@pytest.mark.slow
 def test_stopped_during_an_error_based_warmup_resumes_bitwise(compose_config, tmp_path,
                                                               monkeypatch):
     """Issue 12: the window of recent training errors is checkpointed, so the warm-up ends
@@ -127,6 +130,7 @@ def test_stopped_during_an_error_based_warmup_resumes_bitwise(compose_config, tm
     assert resumed["weights_sha256"] == straight["weights_sha256"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_without_the_warmup_window_resumes_with_an_empty_one(
         compose_config, tmp_path, monkeypatch, caplog):
     """A checkpoint written before the window was saved (a run started with an older
@@ -152,6 +156,7 @@ def test_a_checkpoint_without_the_warmup_window_resumes_with_an_empty_one(
     assert resumed["warmup_end"] >= stop + 20 > straight["warmup_end"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_from_before_the_accumulators_resumes_the_default_run_bitwise(
         settings_for, tmp_path, monkeypatch, tmp_path_factory):
     """Without a warm-up, an older checkpoint gives the same weights as ever."""
@@ -163,6 +168,7 @@ def test_a_checkpoint_from_before_the_accumulators_resumes_the_default_run_bitwi
                                                                          tmp_path_factory)
 
 
+@pytest.mark.slow
 def test_finished_run_is_reported_not_retrained(settings_for, tmp_path):
     settings = settings_for()
     first = train(settings, tmp_path)
@@ -217,6 +223,7 @@ def _garbage_state(folder, step):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, resumes_at", [(_truncate_data, 4), (_remove_index, 4),
                                                 (_garbage_state, STOP_AT)])
 def test_damaged_newest_checkpoint_falls_back_with_a_warning(settings_for, tmp_path,
@@ -397,6 +404,7 @@ def test_garbage_lock_file_is_stale(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_run_folder_in_use(tmp_path):
     """A second process on a run in progress exits 4 with a message, trains nothing."""
     from _faults import run_cli

@@ -62,6 +62,7 @@ def scalars_by_step(run_dir):
             without_timing(tensorboard_scalars(run_dir)).items()}
 
 
+@pytest.mark.slow
 def test_a_run_stopped_at_random_iterations_ends_as_the_uninterrupted_run(
         compose_config, tmp_path, monkeypatch):
     from rescore.config import to_settings

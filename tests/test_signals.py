@@ -31,6 +31,7 @@ def finish(proc, timeout=120):
     return proc.returncode, out
 
 
+@pytest.mark.slow
 def test_sigterm_at_a_random_moment_then_resume_runs_every_iteration_once(tmp_path):
     max_steps = 300
     args = tiny(max_steps, 50, f"out_root={tmp_path / 'out'}")
@@ -55,6 +56,7 @@ def test_sigterm_at_a_random_moment_then_resume_runs_every_iteration_once(tmp_pa
     assert result(run_dir)["steps"] == max_steps
 
 
+@pytest.mark.slow
 def test_sigusr1_at_a_fixed_iteration_exits_with_the_configured_code(tmp_path):
     max_steps, stop_at = 20, 9  # 9: not a checkpoint iteration (every 4)
     args = tiny(max_steps, 4, f"out_root={tmp_path / 'out'}", "trainer.signal_exit_code=99")
@@ -71,6 +73,7 @@ def test_sigusr1_at_a_fixed_iteration_exits_with_the_configured_code(tmp_path):
     assert result(run_dir)["steps"] == max_steps
 
 
+@pytest.mark.slow
 def test_kill_9_loses_only_the_iterations_since_the_last_checkpoint(tmp_path):
     max_steps, every = 200, 10
     args = tiny(max_steps, every, f"out_root={tmp_path / 'out'}")
@@ -97,6 +100,7 @@ def test_kill_9_loses_only_the_iterations_since_the_last_checkpoint(tmp_path):
     assert result(run_dir)["steps"] == max_steps
 
 
+@pytest.mark.slow
 def test_stop_waits_for_the_end_of_a_multi_iteration_chunk(compose_config, tmp_path,
                                                            monkeypatch):
     """With trainer.steps_per_call=4 the weights jump 4 iterations per call: a signal after

@@ -61,6 +61,7 @@ def test_sgd_momentum_is_torch_style():
     np.testing.assert_allclose(w.numpy(), [0.95, -2.1] - 0.01 * v, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_one_train_step_applies_ce_gradient_plus_wd_w():
     model = tiny_model()
     x_train, y_train, _, _ = synthetic_cifar(16, 1)
@@ -82,6 +83,7 @@ def test_one_train_step_applies_ce_gradient_plus_wd_w():
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_non_finite_loss_applies_nothing():
     model = tiny_model()
     x_train, y_train, _, _ = synthetic_cifar(8, 1)
@@ -96,6 +98,7 @@ def test_non_finite_loss_applies_nothing():
     assert not any(np.any(vel.numpy()) for vel in optimizer.velocities)
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_64_images():
     model = tiny_model()
     x_train, y_train, _, _ = synthetic_cifar(64, 1, noise=80.0)

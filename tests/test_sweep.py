@@ -26,6 +26,7 @@ def first_sweep(tmp_path_factory):
     return (tmp_path, *sweep(tmp_path))
 
 
+@pytest.mark.slow
 def test_failing_jobs_do_not_stop_the_sweep_and_are_summarised(first_sweep):
     tmp_path, proc, jobs = first_sweep
     assert proc.returncode == 6, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -52,6 +53,7 @@ def test_failing_jobs_do_not_stop_the_sweep_and_are_summarised(first_sweep):
     assert "| diverged | — |" in table[3] and "| failed | — |" in table[4]
 
 
+@pytest.mark.slow
 def test_rerunning_a_sweep_reports_finished_jobs_without_training(first_sweep):
     proc, jobs = sweep(first_sweep[0])
     assert proc.returncode == 6

@@ -89,6 +89,7 @@ def test_resnet20_parameter_counts(variant, placement, option):
     assert count_trainable_params(model) == RESNET20_COUNTS[variant, placement, option]
 
 
+@pytest.mark.slow
 def test_resnet110_exclusive_gating_parameter_count():
     """The paper's net: 54 units, 18 + 17 + 17 with identity shortcuts at 16/32/64
     channels: 18·(16²+16) + 17·(32²+32) + 17·(64²+64) = 4,896 + 17,952 + 70,720."""
@@ -120,6 +121,7 @@ BOTTLENECK_COUNTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant, placement", sorted(BOTTLENECK_COUNTS))
 def test_bottleneck_parameter_counts(variant, placement):
     model = built("resnet56_v2", placement=placement, shortcut=variant, **VARIANTS[variant])
@@ -218,6 +220,7 @@ STEM_AND_HEAD = {  # the layers before the first unit and after the last additio
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("placement", PLACEMENTS)
 def test_each_placement_orders_bn_and_relu_as_fig4(placement):
     model = built("resnet20", placement=placement)
@@ -267,6 +270,7 @@ def test_each_placement_computes_its_formula(placement):
 # ----------------------------------------------------------------- what follows from the paper
 
 
+@pytest.mark.slow
 def test_the_1x1_conv_shortcut_with_option_b_is_option_c():
     """He et al. 2016b call the 1x1 conv shortcut option C of He et al. 2016."""
     conv1x1 = built("resnet20", "B", shortcut="conv1x1")
@@ -286,6 +290,7 @@ def test_a_v1_net_with_a_pre_activation_unit_is_the_pre_activation_net():
     assert v1.name == "resnet20"
 
 
+@pytest.mark.slow
 def test_a_pre_activation_net_with_the_original_unit_is_the_v1_net():
     from rescore.models.bottleneck import cifar_bottleneck_resnet
 
@@ -296,6 +301,7 @@ def test_a_pre_activation_net_with_the_original_unit_is_the_v1_net():
     assert weights_sha256(v2) == weights_sha256(v1)
 
 
+@pytest.mark.slow
 def test_the_default_unit_builds_todays_model():
     """Explicitly asking for the family's own unit builds the same layers and weights."""
     for name, own in (("resnet8", "original"), ("resnet56_v2", "full_preact")):
@@ -315,6 +321,7 @@ def test_every_placement_trains_end_to_end(placement):
     assert_trains_end_to_end(built("resnet8", placement=placement))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("placement, variant", [("relu_only_preact", "exclusive_gating"),
                                                 ("bn_after_add", "dropout"),
                                                 ("relu_before_add", "conv1x1")])
@@ -326,6 +333,7 @@ def test_bottleneck_units_train_end_to_end(placement, variant):
 # ----------------------------------------------------------------- refusals
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides, fragment", [
     (["unit.gate_bias=-6"], "unit.gate_bias=-6 belongs to unit.shortcut=exclusive_gating or "
                             "shortcut_only_gating, but unit.shortcut=identity has none"),
@@ -376,6 +384,7 @@ def test_build_model_refuses_what_the_config_check_refuses():
         build_model("resnet8", unit=unit(shortcut="exclusive_gating"))
 
 
+@pytest.mark.slow
 def test_the_cli_exits_2_naming_the_problem(tmp_path):
     from _faults import run_cli
 
@@ -402,6 +411,7 @@ def dropout_output(seed: int, step: int, name: str = "probe_short_dropout",
     return call(x).numpy()
 
 
+@pytest.mark.slow
 def test_the_mask_is_a_function_of_seed_iteration_and_unit():
     first = dropout_output(seed=0, step=7)
     assert set(np.unique(first)) == {0.0, 2.0}
@@ -413,6 +423,7 @@ def test_the_mask_is_a_function_of_seed_iteration_and_unit():
     np.testing.assert_array_equal(first, dropout_output(seed=0, step=7, jit_compile=True))
 
 
+@pytest.mark.slow
 def test_the_train_step_feeds_the_iteration_and_a_model_without_dropout_gets_nothing():
     from rescore.models.unit_layers import step_seeded_layers
     from rescore.train.optimizer import SGDMomentum
@@ -433,6 +444,7 @@ MAX_STEPS, EVERY, STOP_AT = 12, 4, 7
 DROPOUT = ["unit.shortcut=dropout", "unit.dropout_ratio=0.5", "trainer.deterministic=true"]
 
 
+@pytest.mark.slow
 def test_a_run_with_dropout_shortcuts_resumes_bitwise(compose_config, tmp_path, monkeypatch):
     """Stopped by SIGTERM after iteration 7 and resumed, it ends with the weights of the
     run trained straight through, as does a run of 4 iterations per compiled call; the
@@ -463,6 +475,7 @@ def test_a_run_with_dropout_shortcuts_resumes_bitwise(compose_config, tmp_path, 
 # ----------------------------------------------------------------- the paper's values
 
 
+@pytest.mark.slow
 def test_every_row_of_tables_1_and_2_is_a_valid_unit_and_is_found_again(compose_config):
     """Each row's settings compose into a config that the check accepts, and the look-up
     the report uses finds that very row for ResNet-110 (and Table 2's for ResNet-164)."""

@@ -35,6 +35,7 @@ def h5_contents(path: Path) -> dict:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet32", "plain32"])
 def test_32_layer_weights_fit_under_2_mb(tmp_path, name):
     model = build_model(name, num_classes=10)
@@ -46,6 +47,7 @@ def test_32_layer_weights_fit_under_2_mb(tmp_path, name):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keras.weights.h5", "model.weights.h5"]
 
 
+@pytest.mark.slow
 def test_repacking_keeps_every_value_and_attribute_and_keras_reads_it(tmp_path):
     model = build_model("resnet20", num_classes=10)
     path = save_weights_file(tmp_path / "model.weights.h5", model, description())
