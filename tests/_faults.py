@@ -120,3 +120,21 @@ def checkpoint_steps(run_dir: Path) -> List[int]:
 
 def result(run_dir: Path) -> Dict:
     return json.loads((Path(run_dir) / "result.json").read_text())
+
+
+# A tiny run with an error-based warm-up (one iteration per call until it ends), a milestone,
+# eval every 5 and checkpoints every 4: the multi-step and device-data tests' whole run.
+TINY_WARMUP_RUN = ["model=resnet8", "data=synthetic", "data.synthetic_train=128",
+                   "data.synthetic_test=32", "data.batch_size=16", "optim.milestones=[6]",
+                   "optim.warmup.until_train_error=0.95", "trainer.eval_every=5",
+                   "trainer.checkpoint_every=4", "trainer.log_every=3",
+                   "trainer.deterministic=true"]
+
+
+def run_composed(compose_config, run_dir: Path, overrides: Sequence[str]) -> Dict:
+    """rescore's run() in this process on the config `overrides` compose (to_settings drops
+    Hydra's own node, whose run-folder interpolations need a live Hydra job)."""
+    from rescore.config import to_settings
+    from rescore.train.loop import run
+
+    return run(to_settings(compose_config(list(overrides))), run_dir)

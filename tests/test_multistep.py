@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from _faults import TINY_WARMUP_RUN, run_composed
 from rescore.config import OptimConfig
 from rescore.data.pipeline import BatchOrder, normalization
 from rescore.models import build_model
@@ -128,20 +129,9 @@ def test_chunks_end_at_eval_and_checkpoint_boundaries(step, k, stop, boundaries,
 
 
 def train_run(compose_config, tmp_path, name, *overrides):
-    from omegaconf import open_dict
-
-    from rescore.config import to_settings
-    from rescore.train.loop import run
-
-    cfg = compose_config(["model=resnet8", "data=synthetic", "data.synthetic_train=128",
-                          "data.synthetic_test=32", "data.batch_size=16",
-                          "optim.max_steps=10", "optim.milestones=[6]",
-                          "optim.warmup.until_train_error=0.95", "optim.warmup.max_steps=4",
-                          "trainer.eval_every=5", "trainer.checkpoint_every=4",
-                          "trainer.log_every=3", "trainer.deterministic=true", *overrides])
-    with open_dict(cfg):
-        del cfg["hydra"]  # its run-folder interpolations need a live Hydra job
-    return run(to_settings(cfg), tmp_path / name)
+    return run_composed(compose_config, tmp_path / name,
+                        [*TINY_WARMUP_RUN, "optim.max_steps=10", "optim.warmup.max_steps=4",
+                         *overrides])
 
 
 @pytest.mark.slow
