@@ -16,6 +16,9 @@ class BenchOptions:
     warmup_steps: int = 4  # iterations run first and not counted (tracing, allocation)
     rounds: int = 3  # bare/loop/keras repeated this many times, interleaved; medians kept
     keras: bool = True  # measure the Keras fit baseline
+    # measure the PyTorch twin (torch_baseline.py): None, when PyTorch is installed and can
+    # build the model; true insists (an error says why it cannot); false never
+    torch: Optional[bool] = None
 
 
 def split_overrides(argv: List[str]) -> Tuple[BenchOptions, List[str]]:

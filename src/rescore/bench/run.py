@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 TARGET_LOOP_OVER_BARE = 0.95
 TARGET_LOOP_OVER_KERAS = 1.2
+TARGET_LOOP_OVER_TORCH = 1.2  # issue 17: ahead of a channels-last PyTorch step by 1.2x
 # baseline measurement → its ratio's name; keras_fit_same_model compares the loops alone
 BASELINE_RATIOS = {"keras_fit": "loop_over_keras",
-                   "keras_fit_same_model": "loop_over_keras_same_model"}
+                   "keras_fit_same_model": "loop_over_keras_same_model",
+                   "torch": "loop_over_torch"}
 
 
 def figures(timings: List, iterations: int, batch_size: int) -> Dict:
@@ -91,6 +93,7 @@ def run_bench(c: Config, options: BenchOptions,
     bare.run(warm_calls)
     loop.run(warm_calls * k)
     baselines = keras_baselines(run) if options.keras else {}
+    torch_skipped = add_torch_baseline(run, options, baselines)
     for baseline in baselines.values():
         baseline.run(warm_calls * k)
 
@@ -109,6 +112,8 @@ def run_bench(c: Config, options: BenchOptions,
         if baseline in result:
             ratios[key] = ratio(result, "loop", baseline)
             ratios[f"{key}_cpu"] = ratio(result, "loop", baseline, "images_per_cpu_second")
+    if "torch" in result:  # the step alone against PyTorch's step
+        ratios["bare_over_torch"] = ratio(result, "bare", "torch")
     load_after = load_average()
     memory = {"peak_rss_mib_rescore": rss_rescore, "peak_rss_mib_process": peak_rss_mib()}
     return {
@@ -124,7 +129,11 @@ def run_bench(c: Config, options: BenchOptions,
                     "loop_over_keras": TARGET_LOOP_OVER_KERAS,
                     "loop_over_bare_met": ratios["loop_over_bare"] >= TARGET_LOOP_OVER_BARE,
                     **({"loop_over_keras_met": ratios["loop_over_keras"]
-                        >= TARGET_LOOP_OVER_KERAS} if "keras_fit" in result else {})},
+                        >= TARGET_LOOP_OVER_KERAS} if "keras_fit" in result else {}),
+                    "loop_over_torch": TARGET_LOOP_OVER_TORCH,
+                    **({"loop_over_torch_met": ratios["loop_over_torch"]
+                        >= TARGET_LOOP_OVER_TORCH} if "torch" in result else {})},
+        "torch_baseline": torch_description(result, torch_skipped),
         "memory": memory,  # taken before full_run_cost builds the models it counts
         "full_run_cost": full_run_cost(run, result["loop"]["images_per_sec"]),
         "machine": {**machine_info(), "load_average_before": load_before,
@@ -154,6 +163,36 @@ def keras_baselines(run: "Run") -> Dict:
     return baselines
 
 
+def add_torch_baseline(run: "Run", options: BenchOptions, baselines: Dict) -> Optional[str]:
+    """Adds the PyTorch twin to `baselines` when it can be measured; else returns why not
+    (bench.torch=true turns that into an error, bench.torch=false skips it silently)."""
+    from .torch_baseline import TorchStep, why_not_measurable
+
+    if options.torch is False:
+        return "bench.torch=false"
+    reason = why_not_measurable(run.settings)
+    if reason is None:
+        baselines["torch"] = TorchStep(run)
+    elif options.torch:
+        raise ValueError(f"bench.torch=true, but the PyTorch baseline cannot run: {reason}")
+    else:
+        log.info("PyTorch baseline skipped: %s", reason)
+    return reason
+
+
+def torch_description(result: Dict, skipped: Optional[str]) -> Dict:
+    """What the PyTorch figure is (or why there is none), kept beside it in the JSON."""
+    if "torch" not in result:
+        return {"measured": False, "reason": skipped}
+    import torch
+
+    from .torch_baseline import INPUT_NOTE
+
+    return {"measured": True, "version": torch.__version__, "threads": torch.get_num_threads(),
+            "memory_format": "channels_last", "mode": "eager", "input": INPUT_NOTE,
+            "onednn_available": torch.backends.mkldnn.is_available()}
+
+
 def default_out(c: Config) -> Path:
     t = c.trainer
     name = (f"{c.model.name}_{t.precision}_b{c.data.batch_size}_k{t.steps_per_call}"
@@ -170,7 +209,8 @@ def summary(r: Dict) -> str:
              f"{cfg['rounds']} round(s), {cfg['warmup_iterations']} warm-up)"]
     for name, label in (("bare", "1 bare compiled step"), ("loop", "2 rescore loop"),
                         ("keras_fit", "3 Keras fit"),
-                        ("keras_fit_same_model", "3' fit, rescore model")):
+                        ("keras_fit_same_model", "3' fit, rescore model"),
+                        ("torch", "4 PyTorch step")):
         if name in r:
             lines.append(f"  {label:22s} {r[name]['images_per_sec']:9.1f} img/s "
                          f"{r[name]['ms_per_step']:9.1f} ms/step "
@@ -185,6 +225,13 @@ def summary(r: Dict) -> str:
                     if "loop_over_keras_same_model_cpu" in ratios else ""))
     lines.append(f"  loop/bare  {ratios['loop_over_bare']:.3f} (target >= "
                  f"{targets['loop_over_bare']}: {'met' if targets['loop_over_bare_met'] else 'NOT met'})")
+    if "loop_over_torch" in ratios:
+        lines.append(f"  loop/PyTorch {ratios['loop_over_torch']:.3f}, bare step/PyTorch "
+                     f"{ratios['bare_over_torch']:.3f} (target >= {targets['loop_over_torch']}: "
+                     f"{'met' if targets['loop_over_torch_met'] else 'NOT met'}; PyTorch "
+                     f"{r['torch_baseline']['version']}, {r['torch_baseline']['input']})")
+    elif r["torch_baseline"]["reason"]:
+        lines.append(f"  PyTorch baseline not measured: {r['torch_baseline']['reason']}")
     if "loop_over_keras" in ratios:
         lines.append(f"  loop/keras {ratios['loop_over_keras']:.3f} (target >= "
                      f"{targets['loop_over_keras']}: "

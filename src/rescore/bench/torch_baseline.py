@@ -1,0 +1,162 @@
+"""Measurement 4 (optional): the same training step in PyTorch, the baseline issue 17 sets.
+
+Only when PyTorch is installed (`pip install "rescore[torch]"`; on a machine without a GPU,
+take the CPU build first: `pip install torch --index-url https://download.pytorch.org/whl/cpu`),
+and only for the nets it can build here: the CIFAR ResNets and plain nets of He et al. 2016
+§4.2 with option-A shortcuts (`resnet20` … `resnet1202`, `plain20` … `plain110`) and the
+paper's units. Anything else is skipped with the reason.
+
+Kept as a PyTorch user would write it, and fair where it matters:
+- the same architecture: 3x3 convs without bias, BN (momentum 0.1 in PyTorch's sense,
+  epsilon 1e-5), ReLU, option A's subsample-and-zero-pad shortcut, global average pool and
+  a linear head; He-normal (fan-in) kernels;
+- channels-last memory format, the fast layout for oneDNN on CPU;
+- SGD with momentum and the coupled weight decay (PyTorch's `weight_decay` is wd·w in the
+  gradient, the paper's term) on conv and linear weights only, as rescore's default;
+- `trainer.precision=mixed_bfloat16` → `torch.autocast("cpu", torch.bfloat16)`;
+- eager mode (no `torch.compile`), the common way to train these nets.
+It is favoured in one way, said here and in the output: its input is one fixed, already
+normalised batch, with no crop, flip or normalisation inside the step (rescore's bare step
+does those), so beating it is the harder target.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Optional
+
+from ..config import Config
+from .timing import Stopwatch, Timing
+
+if TYPE_CHECKING:
+    from ..train.build import Run
+
+MEASURABLE_FAMILIES = ("resnet_v1", "plain")
+INPUT_NOTE = "fixed normalised batch (no crop/flip/normalisation in the step)"
+
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def why_not_measurable(c: Config) -> Optional[str]:
+    """None when the PyTorch baseline can mirror this run; otherwise the reason."""
+    from ..models import model_info, resolved_placement, resolved_shortcut
+
+    if not torch_installed():
+        return 'PyTorch is not installed (pip install "rescore[torch]")'
+    info = model_info(c.model.name)
+    if info["family"] not in MEASURABLE_FAMILIES or info["block"] != "basic":
+        return (f"no PyTorch twin of {c.model.name} (only {', '.join(MEASURABLE_FAMILIES)} "
+                f"basic-block nets)")
+    if c.model.kwargs:
+        return f"model.kwargs {dict(c.model.kwargs)} change the net; the PyTorch twin has none"
+    shortcut = resolved_shortcut(c.model.name, c.shortcut.option)
+    if info["family"] == "resnet_v1" and shortcut != "A":
+        return f"the PyTorch twin has option-A shortcuts only, not {shortcut}"
+    placement = resolved_placement(c.model.name, c.unit)
+    if placement not in (None, "original") or c.unit.shortcut != "identity":
+        return "the PyTorch twin has the paper's unit only"
+    if c.trainer.precision not in ("float32", "mixed_bfloat16"):
+        return f"trainer.precision={c.trainer.precision} has no PyTorch CPU counterpart here"
+    return None
+
+
+def build_torch_net(depth: int, num_classes: int, shortcuts: bool):
+    """The CIFAR ResNet (or plain net) of §4.2 as PyTorch modules."""
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    def conv3x3(c_in, c_out, stride):
+        return nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=False)
+
+    class OptionA(nn.Module):
+        def __init__(self, extra_channels):
+            super().__init__()
+            self.extra = extra_channels
+
+        def forward(self, x):
+            return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, self.extra))
+
+    class Block(nn.Module):
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv1, self.bn1 = conv3x3(c_in, c_out, stride), nn.BatchNorm2d(c_out)
+            self.conv2, self.bn2 = conv3x3(c_out, c_out, 1), nn.BatchNorm2d(c_out)
+            changes = stride != 1 or c_in != c_out
+            self.shortcut = (None if not shortcuts
+                             else OptionA(c_out - c_in) if changes else nn.Identity())
+
+        def forward(self, x):
+            y = F.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            if self.shortcut is not None:
+                y = y + self.shortcut(x)
+            return F.relu(y)
+
+    blocks = (depth - 2) // 6
+    layers, c_in = [conv3x3(3, 16, 1), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for stage, width in enumerate((16, 32, 64)):
+        for b in range(blocks):
+            layers.append(Block(c_in, width, 2 if stage > 0 and b == 0 else 1))
+            c_in = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
+    net = nn.Sequential(*layers)
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)
+    return net.to(memory_format=torch.channels_last)
+
+
+class TorchStep:
+    """A PyTorch training step on the run's first batch, as described above."""
+
+    def __init__(self, run: "Run"):
+        import numpy as np
+        import torch
+
+        from .. import cpu
+        from ..models import model_info
+
+        c = run.settings
+        torch.manual_seed(c.seed)
+        torch.set_num_threads(c.trainer.threads or cpu.usable_cores())
+        info = model_info(c.model.name)
+        self.net = build_torch_net(info["depth"], c.data.num_classes,
+                                   shortcuts=info["family"] == "resnet_v1")
+        self.net.train()
+        decayed = [p for n, p in self.net.named_parameters() if p.dim() > 1]
+        others = [p for n, p in self.net.named_parameters() if p.dim() <= 1]
+        o = c.optim
+        self.optimizer = torch.optim.SGD(
+            [{"params": decayed, "weight_decay": o.wd},
+             {"params": others, "weight_decay": o.wd if o.wd_bn else 0.0}],
+            lr=o.lr, momentum=o.momentum, nesterov=o.nesterov)
+        rows = run.order.indices(0)
+        images = (run.splits.x_train[rows].astype(np.float32) / 255.0 - run.mean) / run.std
+        self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))) \
+            .contiguous(memory_format=torch.channels_last)
+        self.labels = torch.from_numpy(run.splits.y_train[rows].astype(np.int64))
+        self.bfloat16 = c.trainer.precision == "mixed_bfloat16"
+        self.torch = torch
+
+    def step(self):
+        torch = self.torch
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+            logits = self.net(self.images)
+        loss = torch.nn.functional.cross_entropy(logits.float(), self.labels)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def run(self, iterations: int) -> Timing:
+        watch = Stopwatch()
+        loss = None
+        for _ in range(iterations):
+            loss = self.step()
+        float(loss.detach())  # CPU work is synchronous; this keeps the shape of the other timers
+        return watch.stop()
