@@ -101,3 +101,18 @@ def test_a_lever_changes_only_its_own_group(compose_config):
     assert (v.model.batchnorm, v.trainer.steps_per_call) == ("keras", 4)
     assert (c.model.batchnorm, c.trainer.steps_per_call) == ("fused", 1)
     assert v.model.name == c.model.name and v.optim == c.optim
+
+
+def test_the_bench_records_the_commit_of_the_code_it_measured(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    import rescore
+    from rescore.bench.machine import code_commit
+
+    src = Path(rescore.__file__).resolve().parent
+    head = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("rescore is not imported from a git work tree here")
+    assert code_commit().removesuffix("+dirty") == head.stdout.strip()

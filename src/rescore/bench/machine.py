@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import platform
 import resource
-from typing import Dict, List
+import subprocess
+from pathlib import Path
+from typing import Dict, List, Optional
 
 from .. import cpu
 
@@ -29,6 +31,24 @@ def onednn_state() -> Dict:
             "decided_by": cpu.choose_at_startup().decided_by}
 
 
+def code_commit() -> Optional[str]:
+    """The git commit of the rescore source being measured (with "+dirty" when the work tree
+    has changes), or None for an installed copy outside a repository."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(here), *args], capture_output=True,
+                              text=True, timeout=10)
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        if head.returncode != 0:
+            return None
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../..").stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
 def machine_info() -> Dict:
     import keras
     import tensorflow as tf
@@ -44,4 +64,5 @@ def machine_info() -> Dict:
             "onednn": onednn_state(), "logical_cores": os.cpu_count(),
             "usable_cores": cpu.usable_cores(),
             "gpus": gpus, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "rescore_commit": code_commit()}
