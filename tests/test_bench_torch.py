@@ -133,3 +133,17 @@ def test_the_bench_reports_pytorch_beside_its_figures(tmp_path):
     assert r["targets"]["loop_over_torch_met"] == (r["ratios"]["loop_over_torch"] >= 1.2)
     assert r["torch_baseline"]["measured"] and r["torch_baseline"]["memory_format"] \
         == "channels_last"
+    assert r["torch_baseline"]["process"] == "its own (spawned)"
+
+
+def test_a_failing_pytorch_process_is_reported_with_its_error(monkeypatch):
+    """A child that cannot build its step says why, instead of hanging the bench."""
+    pytest.importorskip("torch")
+    spec = torch_baseline.TorchSpec(depth=7, num_classes=10, shortcuts=True, lr=0.1,
+                                    momentum=0.9, nesterov=False, wd=1e-4, wd_bn=False,
+                                    threads=1, seed=0, bfloat16=False,
+                                    images=np.zeros((2, 3, 32, 32), np.float32),
+                                    labels=np.zeros(2, np.int64))
+    monkeypatch.setattr(torch_baseline, "spec_of", lambda run: spec)
+    with pytest.raises(RuntimeError, match="failed in its process"):
+        torch_baseline.TorchProcess(run=None)

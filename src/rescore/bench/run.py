@@ -105,6 +105,8 @@ def run_bench(c: Config, options: BenchOptions,
         for name, baseline in baselines.items():
             seconds[name].append(baseline.run(iterations))
 
+    for baseline in baselines.values():
+        getattr(baseline, "close", lambda: None)()  # the PyTorch process
     result = {name: figures(s, iterations, batch) for name, s in seconds.items() if s}
     ratios = {"loop_over_bare": ratio(result, "loop", "bare"),
               "loop_over_bare_cpu": ratio(result, "loop", "bare", "images_per_cpu_second")}
@@ -166,13 +168,13 @@ def keras_baselines(run: "Run") -> Dict:
 def add_torch_baseline(run: "Run", options: BenchOptions, baselines: Dict) -> Optional[str]:
     """Adds the PyTorch twin to `baselines` when it can be measured; else returns why not
     (bench.torch=true turns that into an error, bench.torch=false skips it silently)."""
-    from .torch_baseline import TorchStep, why_not_measurable
+    from .torch_baseline import TorchProcess, why_not_measurable
 
     if options.torch is False:
         return "bench.torch=false"
     reason = why_not_measurable(run.settings)
     if reason is None:
-        baselines["torch"] = TorchStep(run)
+        baselines["torch"] = TorchProcess(run)
     elif options.torch:
         raise ValueError(f"bench.torch=true, but the PyTorch baseline cannot run: {reason}")
     else:
@@ -184,13 +186,12 @@ def torch_description(result: Dict, skipped: Optional[str]) -> Dict:
     """What the PyTorch figure is (or why there is none), kept beside it in the JSON."""
     if "torch" not in result:
         return {"measured": False, "reason": skipped}
-    import torch
+    from importlib.metadata import version  # not `import torch`: it runs in its own process
 
     from .torch_baseline import INPUT_NOTE
 
-    return {"measured": True, "version": torch.__version__, "threads": torch.get_num_threads(),
-            "memory_format": "channels_last", "mode": "eager", "input": INPUT_NOTE,
-            "onednn_available": torch.backends.mkldnn.is_available()}
+    return {"measured": True, "version": version("torch"), "process": "its own (spawned)",
+            "memory_format": "channels_last", "mode": "eager", "input": INPUT_NOTE}
 
 
 def default_out(c: Config) -> Path:

@@ -14,7 +14,11 @@ Kept as a PyTorch user would write it, and fair where it matters:
 - SGD with momentum and the coupled weight decay (PyTorch's `weight_decay` is wd·w in the
   gradient, the paper's term) on conv and linear weights only, as rescore's default;
 - `trainer.precision=mixed_bfloat16` → `torch.autocast("cpu", torch.bfloat16)`;
-- eager mode (no `torch.compile`), the common way to train these nets.
+- eager mode (no `torch.compile`), the common way to train these nets;
+- in a process of its own (spawned, so without TensorFlow), driven round by round through a
+  pipe: the rounds still interleave with rescore's, so drifts in the machine's speed fall on
+  both alike, and neither library's idle thread pool shares a process with the other's timed
+  work (in one process, TensorFlow's inter-op threads cost PyTorch up to about 10 %).
 It is favoured in one way, said here and in the output: its input is one fixed, already
 normalised batch, with no crop, flip or normalisation inside the step (rescore's bare step
 does those), so beating it is the harder target.
@@ -23,13 +27,18 @@ does those), so beating it is the harder target.
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, Optional
+import multiprocessing
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Tuple
 
 from ..config import Config
-from .timing import Stopwatch, Timing
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..train.build import Run
+    from .timing import Timing
 
 MEASURABLE_FAMILIES = ("resnet_v1", "plain")
 INPUT_NOTE = "fixed normalised batch (no crop/flip/normalisation in the step)"
@@ -95,6 +104,8 @@ def build_torch_net(depth: int, num_classes: int, shortcuts: bool):
                 y = y + self.shortcut(x)
             return F.relu(y)
 
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth {depth} is not 6n+2 (n >= 1)")
     blocks = (depth - 2) // 6
     layers, c_in = [conv3x3(3, 16, 1), nn.BatchNorm2d(16), nn.ReLU()], 16
     for stage, width in enumerate((16, 32, 64)):
@@ -111,36 +122,63 @@ def build_torch_net(depth: int, num_classes: int, shortcuts: bool):
     return net.to(memory_format=torch.channels_last)
 
 
-class TorchStep:
-    """A PyTorch training step on the run's first batch, as described above."""
+@dataclass(frozen=True)
+class TorchSpec:
+    """All the child process needs, as plain values (it never imports TensorFlow)."""
+    depth: int
+    num_classes: int
+    shortcuts: bool
+    lr: float
+    momentum: float
+    nesterov: bool
+    wd: float
+    wd_bn: bool
+    threads: int
+    seed: int
+    bfloat16: bool
+    images: "np.ndarray"  # the run's first batch, normalised, NCHW float32
+    labels: "np.ndarray"  # int64
 
-    def __init__(self, run: "Run"):
-        import numpy as np
+
+def spec_of(run: "Run") -> TorchSpec:
+    import numpy as np
+
+    from .. import cpu
+    from ..models import model_info
+
+    c, o = run.settings, run.settings.optim
+    info = model_info(c.model.name)
+    rows = run.order.indices(0)
+    images = (run.splits.x_train[rows].astype(np.float32) / 255.0 - run.mean) / run.std
+    return TorchSpec(depth=info["depth"], num_classes=c.data.num_classes,
+                     shortcuts=info["family"] == "resnet_v1", lr=o.lr, momentum=o.momentum,
+                     nesterov=o.nesterov, wd=o.wd, wd_bn=o.wd_bn,
+                     threads=c.trainer.threads or cpu.usable_cores(), seed=c.seed,
+                     bfloat16=str(c.trainer.precision) == "mixed_bfloat16",
+                     images=np.ascontiguousarray(images.transpose(0, 3, 1, 2), np.float32),
+                     labels=run.splits.y_train[rows].astype(np.int64))
+
+
+class TorchStep:
+    """The PyTorch training step on one fixed batch, as described above."""
+
+    def __init__(self, spec: TorchSpec):
         import torch
 
-        from .. import cpu
-        from ..models import model_info
-
-        c = run.settings
-        torch.manual_seed(c.seed)
-        torch.set_num_threads(c.trainer.threads or cpu.usable_cores())
-        info = model_info(c.model.name)
-        self.net = build_torch_net(info["depth"], c.data.num_classes,
-                                   shortcuts=info["family"] == "resnet_v1")
+        torch.manual_seed(spec.seed)
+        torch.set_num_threads(spec.threads)
+        self.net = build_torch_net(spec.depth, spec.num_classes, spec.shortcuts)
         self.net.train()
-        decayed = [p for n, p in self.net.named_parameters() if p.dim() > 1]
-        others = [p for n, p in self.net.named_parameters() if p.dim() <= 1]
-        o = c.optim
+        decayed = [p for p in self.net.parameters() if p.dim() > 1]
+        others = [p for p in self.net.parameters() if p.dim() <= 1]
         self.optimizer = torch.optim.SGD(
-            [{"params": decayed, "weight_decay": o.wd},
-             {"params": others, "weight_decay": o.wd if o.wd_bn else 0.0}],
-            lr=o.lr, momentum=o.momentum, nesterov=o.nesterov)
-        rows = run.order.indices(0)
-        images = (run.splits.x_train[rows].astype(np.float32) / 255.0 - run.mean) / run.std
-        self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))) \
-            .contiguous(memory_format=torch.channels_last)
-        self.labels = torch.from_numpy(run.splits.y_train[rows].astype(np.int64))
-        self.bfloat16 = c.trainer.precision == "mixed_bfloat16"
+            [{"params": decayed, "weight_decay": spec.wd},
+             {"params": others, "weight_decay": spec.wd if spec.wd_bn else 0.0}],
+            lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov)
+        self.images = torch.from_numpy(spec.images).contiguous(
+            memory_format=torch.channels_last)
+        self.labels = torch.from_numpy(spec.labels)
+        self.bfloat16 = spec.bfloat16
         self.torch = torch
 
     def step(self):
@@ -153,10 +191,56 @@ class TorchStep:
         self.optimizer.step()
         return loss
 
-    def run(self, iterations: int) -> Timing:
-        watch = Stopwatch()
+    def run(self, iterations: int) -> Tuple[float, float]:
+        """(wall, CPU) seconds of `iterations` steps of this process."""
+        wall, cpu = time.perf_counter(), time.process_time()
         loss = None
         for _ in range(iterations):
             loss = self.step()
         float(loss.detach())  # CPU work is synchronous; this keeps the shape of the other timers
-        return watch.stop()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def serve(conn, spec: TorchSpec) -> None:
+    """The child process: build the step, then run as many iterations as each message asks
+    and send back the seconds; None ends it. A failure is sent back as its message."""
+    try:
+        step = TorchStep(spec)
+        conn.send(("ready", None))
+        while (iterations := conn.recv()) is not None:
+            conn.send(("timing", step.run(iterations)))
+    except Exception as err:  # reported by the parent, which raises it with context
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+class TorchProcess:
+    """The PyTorch step in a spawned child process, timed there, one round per call."""
+
+    def __init__(self, run: "Run"):
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no TensorFlow
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(child, spec_of(run)), daemon=True)
+        self.process.start()
+        self._receive("ready")
+
+    def _receive(self, expected: str):
+        try:
+            kind, value = self.conn.recv()
+        except EOFError:
+            raise RuntimeError(f"the PyTorch baseline's process ended (exit code "
+                               f"{self.process.exitcode}) before it answered") from None
+        if kind == "error":
+            raise RuntimeError(f"the PyTorch baseline failed in its process: {value}")
+        assert kind == expected, (kind, expected)
+        return value
+
+    def run(self, iterations: int) -> "Timing":
+        from .timing import Timing
+
+        self.conn.send(iterations)
+        return Timing(*self._receive("timing"))
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.conn.send(None)
+            self.process.join(timeout=30)
