@@ -1,5 +1,5 @@
 """In one process: ResNet-20's bare step with option A as a strided slice + concat (before d501636)
-and as a 1x1 max-pool + pad (after), interleaved rounds, medians."""
+and as a 1x1 average pool + pad (after), interleaved rounds, medians."""
 import sys, statistics, keras
 from rescore.models import layers as L
 from rescore.config import compose_settings
@@ -14,7 +14,7 @@ def old_call(self, x):
 new_call = L.SubsampleZeroPad.call
 c = compose_settings(sys.argv[1:] or ["model=resnet20"])
 steps = {}
-for name, call in (("slice+concat", old_call), ("maxpool+pad", new_call)):
+for name, call in (("slice+concat", old_call), ("avgpool+pad", new_call)):
     L.SubsampleZeroPad.call = call
     run, _ = bench_run(c)
     steps[name] = BareStep(run)
@@ -28,4 +28,4 @@ for n in steps:
     print(f"{n}: {statistics.median(res[n]):.1f} img/s, {statistics.median(cpu[n]):.1f} img/CPU-s, rounds {[round(v) for v in res[n]]}")
 a, b = (statistics.median(res[n]) for n in steps)
 ac, bc = (statistics.median(cpu[n]) for n in steps)
-print(f"maxpool+pad / slice+concat: {b/a:.3f} wall, {bc/ac:.3f} CPU time")
+print(f"avgpool+pad / slice+concat: {b/a:.3f} wall, {bc/ac:.3f} CPU time")

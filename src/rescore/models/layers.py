@@ -78,11 +78,13 @@ class SubsampleZeroPad(layers.Layer):
         self.extra_channels = extra_channels
 
     def call(self, x):
-        # A 1x1 max-pool at the stride keeps exactly the pixels x[:, ::s, ::s] keeps, bit
-        # for bit forward and backward, and runs as one pooling kernel: TensorFlow's CPU
+        # A 1x1 average pool at the stride keeps exactly the pixels x[:, ::s, ::s] keeps,
+        # bit for bit forward and backward, and runs as one pooling kernel: TensorFlow's CPU
         # strided slice and its gradient took 7.6 % of a ResNet-20 step, the pool and the
-        # pad below about a quarter of that (issue 17; results/bench/README.md)
-        x = keras.ops.max_pool(x, pool_size=1, strides=self.stride, padding="valid")
+        # pad below about a quarter of that (issue 17; results/bench/README.md). Average,
+        # not max: XLA has no deterministic max-pool gradient (jit_compile with op
+        # determinism fails), while the average's gradient is plain arithmetic.
+        x = keras.ops.average_pool(x, pool_size=1, strides=self.stride, padding="valid")
         return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, self.extra_channels]])
 
     def compute_output_shape(self, shape):
