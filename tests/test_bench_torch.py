@@ -86,8 +86,10 @@ def copy_keras_weights(model, net):
                                                      ("resnet56", True, 853_018)])
 def test_the_twin_has_the_papers_parameter_count(name, shortcuts, params):
     pytest.importorskip("torch")
+    from rescore.models.cifar import CIFAR_WIDTHS, blocks_per_stage
+
     depth = int(name.removeprefix("resnet").removeprefix("plain"))
-    net = torch_baseline.build_torch_net(depth, 10, shortcuts)
+    net = torch_baseline.build_torch_net(blocks_per_stage(depth), CIFAR_WIDTHS, 10, shortcuts)
     assert sum(p.numel() for p in net.parameters()) == params
 
 
@@ -97,6 +99,7 @@ def test_the_twin_computes_rescores_logits_from_the_same_weights(name):
     subsampling and zero channels, and the stride-2 padding must agree for the logits to."""
     torch = pytest.importorskip("torch")
     from rescore.models import build_model
+    from rescore.models.cifar import CIFAR_WIDTHS, blocks_per_stage
 
     model = build_model(name)
     rng = np.random.default_rng(0)
@@ -105,7 +108,8 @@ def test_the_twin_computes_rescores_logits_from_the_same_weights(name):
             for v, low in ((layer.gamma, 0.5), (layer.beta, -0.5),
                            (layer.moving_mean, -0.5), (layer.moving_variance, 0.5)):
                 v.assign(rng.uniform(low, low + 1.0, v.shape).astype(np.float32))
-    net = torch_baseline.build_torch_net(20, 10, shortcuts=name.startswith("resnet")).eval()
+    net = torch_baseline.build_torch_net(blocks_per_stage(20), CIFAR_WIDTHS, 10,
+                                         shortcuts=name.startswith("resnet")).eval()
     copy_keras_weights(model, net)
     x = rng.standard_normal((4, 32, 32, 3)).astype(np.float32)
     expected = model(x, training=False).numpy()
@@ -137,11 +141,12 @@ def test_the_bench_reports_pytorch_beside_its_figures(tmp_path):
 
 
 def test_a_failing_pytorch_process_is_reported_with_its_error(monkeypatch):
-    """A child that cannot build its step says why, instead of hanging the bench."""
+    """A child that cannot build its step says why, instead of hanging the bench (here:
+    zero threads, which PyTorch refuses)."""
     pytest.importorskip("torch")
-    spec = torch_baseline.TorchSpec(depth=7, num_classes=10, shortcuts=True, lr=0.1,
-                                    momentum=0.9, nesterov=False, wd=1e-4, wd_bn=False,
-                                    threads=1, seed=0, bfloat16=False,
+    spec = torch_baseline.TorchSpec(blocks=1, widths=(16, 32, 64), num_classes=10,
+                                    shortcuts=True, lr=0.1, momentum=0.9, nesterov=False,
+                                    wd=1e-4, wd_bn=False, threads=0, seed=0, bfloat16=False,
                                     images=np.zeros((2, 3, 32, 32), np.float32),
                                     labels=np.zeros(2, np.int64))
     monkeypatch.setattr(torch_baseline, "spec_of", lambda run: spec)

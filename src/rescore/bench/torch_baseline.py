@@ -30,7 +30,7 @@ import importlib.util
 import multiprocessing
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
 from ..config import Config
 
@@ -71,8 +71,9 @@ def why_not_measurable(c: Config) -> Optional[str]:
     return None
 
 
-def build_torch_net(depth: int, num_classes: int, shortcuts: bool):
-    """The CIFAR ResNet (or plain net) of §4.2 as PyTorch modules."""
+def build_torch_net(blocks: int, widths: Sequence[int], num_classes: int, shortcuts: bool):
+    """The CIFAR ResNet (or plain net) of §4.2 as PyTorch modules: `blocks` per stage and the
+    stage widths, as models/cifar.py decides them for a depth (spec_of asks it)."""
     import torch
     from torch import nn
     import torch.nn.functional as F
@@ -104,15 +105,12 @@ def build_torch_net(depth: int, num_classes: int, shortcuts: bool):
                 y = y + self.shortcut(x)
             return F.relu(y)
 
-    if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"depth {depth} is not 6n+2 (n >= 1)")
-    blocks = (depth - 2) // 6
-    layers, c_in = [conv3x3(3, 16, 1), nn.BatchNorm2d(16), nn.ReLU()], 16
-    for stage, width in enumerate((16, 32, 64)):
+    layers, c_in = [conv3x3(3, widths[0], 1), nn.BatchNorm2d(widths[0]), nn.ReLU()], widths[0]
+    for stage, width in enumerate(widths):
         for b in range(blocks):
             layers.append(Block(c_in, width, 2 if stage > 0 and b == 0 else 1))
             c_in = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], num_classes)]
     net = nn.Sequential(*layers)
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -125,7 +123,8 @@ def build_torch_net(depth: int, num_classes: int, shortcuts: bool):
 @dataclass(frozen=True)
 class TorchSpec:
     """All the child process needs, as plain values (it never imports TensorFlow)."""
-    depth: int
+    blocks: int  # per stage
+    widths: Tuple[int, ...]
     num_classes: int
     shortcuts: bool
     lr: float
@@ -145,12 +144,15 @@ def spec_of(run: "Run") -> TorchSpec:
 
     from .. import cpu
     from ..models import model_info
+    from ..models.cifar import CIFAR_WIDTHS, blocks_per_stage
+    from ..train.step import preprocess
 
     c, o = run.settings, run.settings.optim
     info = model_info(c.model.name)
     rows = run.order.indices(0)
-    images = (run.splits.x_train[rows].astype(np.float32) / 255.0 - run.mean) / run.std
-    return TorchSpec(depth=info["depth"], num_classes=c.data.num_classes,
+    images = preprocess(run.splits.x_train[rows], run.mean, run.std).numpy()
+    return TorchSpec(blocks=blocks_per_stage(info["depth"]), widths=tuple(CIFAR_WIDTHS),
+                     num_classes=c.data.num_classes,
                      shortcuts=info["family"] == "resnet_v1", lr=o.lr, momentum=o.momentum,
                      nesterov=o.nesterov, wd=o.wd, wd_bn=o.wd_bn,
                      threads=c.trainer.threads or cpu.usable_cores(), seed=c.seed,
@@ -167,7 +169,7 @@ class TorchStep:
 
         torch.manual_seed(spec.seed)
         torch.set_num_threads(spec.threads)
-        self.net = build_torch_net(spec.depth, spec.num_classes, spec.shortcuts)
+        self.net = build_torch_net(spec.blocks, spec.widths, spec.num_classes, spec.shortcuts)
         self.net.train()
         decayed = [p for p in self.net.parameters() if p.dim() > 1]
         others = [p for p in self.net.parameters() if p.dim() <= 1]
