@@ -9,27 +9,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 from .. import cpu
-from ..config import compose_settings
 from .machine import load_average
-from .options import split_overrides
+from .startup import start
 
 def main(argv: Optional[List[str]] = None) -> dict:
     load_before = load_average()  # before this process adds its own load
-    cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
-    options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
-    settings = compose_settings(overrides)
-
-    from ..train.loop import configure_tensorflow
+    options, settings = start(argv)
     from .run import default_out, run_bench, summary
 
-    configure_tensorflow(settings.trainer.threads, settings.trainer.deterministic)
     cpu.log_startup(settings.trainer.threads)
     result = run_bench(settings, options, load_before)
     out = Path(options.out) if options.out else default_out(settings)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -75,15 +74,9 @@ def compare_levers(c, steps: int, warmup_steps: int, rounds: int,
 
 def main(argv: Optional[List[str]] = None) -> Dict:
     load_before = load_average()
-    cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
-    from ..config import compose_settings
-    from .options import split_overrides
+    from .startup import start
 
-    options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
-    c = compose_settings(overrides)
-    from ..train.loop import configure_tensorflow
-
-    configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+    options, c = start(argv)
     print(cpu.log_startup(c.trainer.threads))  # no logging set up here: print it
     result = compare_levers(c, options.steps, options.warmup_steps, options.rounds)
     result["machine"].update(load_average_before=load_before, load_average_after=load_average(),

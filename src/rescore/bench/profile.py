@@ -21,13 +21,11 @@ import json
 import logging
 import os
 import re
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from .. import cpu
 
 log = logging.getLogger(__name__)
 
@@ -137,17 +135,12 @@ def report(summary: Dict, wall_per_step: float, header: str) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict:
-    cpu.choose_at_startup()  # before TensorFlow loads, as in training
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
-    from ..config import compose_settings
-    from ..train.loop import configure_tensorflow
     from .machine import machine_info
-    from .options import split_overrides
+    from .startup import start
 
-    options, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
-    c = compose_settings(overrides)
-    configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+    options, c = start(argv)
     summary, wall = trace_steps(c, options)
     machine = machine_info()
     header = (f"rescore.bench.profile {c.model.name} batch {c.data.batch_size} "
