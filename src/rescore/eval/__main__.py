@@ -10,7 +10,7 @@ plain Keras weights need --model and get the default config's normalisation. Not
 written, and the data set is never downloaded.
 
 Exit status: 0 checked · 2 bad arguments, unknown model, unusable stored config · 7 data
-missing or corrupt · 8 weights missing, not fitting the model, or not the recorded ones.
+missing or corrupt · 9 weights missing, not fitting the model, or not the recorded ones.
 """
 
 from __future__ import annotations

@@ -1,0 +1,179 @@
+"""`python -m rescore.report.publish RUN_DIR [RUN_DIR ...] --to DEST`: copy what a finished
+run publishes into a results folder that can be committed, and nothing else.
+
+What a run publishes: `result.json` (the test error, the config, the weights' sha256),
+`metrics.jsonl` (the curves of Fig. 6) and `model.weights.h5` (the final weights, with the
+normalisation they expect), so that `rescore eval` can check the published folder alone and
+`rescore.report` can rebuild the tables and figures from it. Never checkpoints, TensorBoard
+files or logs: they are large and say nothing the three do not.
+
+Each run lands in DEST/<model>/<config digest>/seed=<n>/, the last three parts of its run
+folder, so runs of one config stay together as in `outputs/`. Every run is checked before
+anything is copied, and one refused run stops them all:
+- it finished (result.json says so: a run still training, or stopped, has no final weights);
+- its weights file carries the sha256 result.json recorded (the file is the run's own);
+- no file is larger than --max-mb (the repository takes no file over 2 MB);
+- a file already at the destination is the same file (then it is left as is: publishing
+  again is harmless), never a different one.
+Copies go through a temporary name, so a kill leaves no half-written file behind.
+
+Exit status: 0 published (or already there) · 2 refused, with what was wrong · 9 the
+weights are not the ones the run recorded (as `rescore eval`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+from ..errors import RescoreError, WeightsError
+from ..train.weights_file import WEIGHTS_FILE, read_description
+
+PROG = "python -m rescore.report.publish"
+RESULT_FILE, METRICS_FILE = "result.json", "metrics.jsonl"
+PUBLISHED_FILES = (RESULT_FILE, METRICS_FILE, WEIGHTS_FILE)
+RESULT_KEYS = ("finished", "steps", "max_steps", "test_error", "weights_sha256")
+MAX_MB = 2.0  # DEVELOPERS.md: every committed result file stays under 2 MB
+
+
+class PublishRefused(RescoreError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Publication:
+    run_dir: Path
+    target_dir: Path
+    test_error: float
+    weights_sha256: str
+
+
+def plan(run_dir: Path, dest: Path, max_mb: float = MAX_MB) -> Publication:
+    """Check one run folder and say where it goes; reads, never writes."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PublishRefused(f"{run_dir} is not a folder: give finished run folders")
+    result = read_result(run_dir)
+    missing = [name for name in PUBLISHED_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise PublishRefused(f"{run_dir} lacks {', '.join(missing)}: a finished run folder "
+                             f"holds {', '.join(PUBLISHED_FILES)}")
+    check_weights_are_the_runs(run_dir, result["weights_sha256"])
+    check_sizes(run_dir, max_mb)
+    target_dir = dest.joinpath(*run_dir.resolve().parts[-3:])
+    check_destination(run_dir, target_dir)
+    return Publication(run_dir, target_dir, result["test_error"], result["weights_sha256"])
+
+
+def plan_all(run_dirs: List[Path], dest: Path, max_mb: float = MAX_MB) -> List[Publication]:
+    """Every run checked before anything is copied; two runs may not land in one folder."""
+    publications = [plan(run_dir, dest, max_mb) for run_dir in run_dirs]
+    seen = {}
+    for p in publications:
+        if p.target_dir in seen:
+            raise PublishRefused(f"{seen[p.target_dir]} and {p.run_dir} would both land in "
+                                 f"{p.target_dir} (same model, config digest and seed)")
+        seen[p.target_dir] = p.run_dir
+    return publications
+
+
+def read_result(run_dir: Path) -> dict:
+    path = run_dir / RESULT_FILE
+    if not path.is_file():
+        raise PublishRefused(f"{run_dir} holds no {RESULT_FILE}: not a finished run folder (a "
+                             f"run folder is <out_root>/<name>/<model>/<digest>/seed=<n>, and "
+                             f"a run still training has no result yet)")
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as err:
+        raise PublishRefused(f"{path} is not JSON: {err}") from err
+    lacking = [key for key in RESULT_KEYS if key not in result]
+    if lacking:
+        raise PublishRefused(f"{path} is not a rescore result: it has no {', '.join(lacking)}")
+    if not result["finished"]:
+        raise PublishRefused(f"{run_dir} stopped at iteration {result['steps']:,} of "
+                             f"{result['max_steps']:,}: only finished runs are published; run "
+                             f"its command again to finish it")
+    return result
+
+
+def check_weights_are_the_runs(run_dir: Path, recorded: str) -> None:
+    weights = run_dir / WEIGHTS_FILE
+    try:
+        description = read_description(weights)
+    except (OSError, KeyError, ValueError) as err:
+        raise WeightsError(f"{weights} cannot be read as rescore weights: {err}") from err
+    stored = None if description is None else description.weights_sha256
+    if stored != recorded:
+        raise WeightsError(f"{weights} carries weights_sha256 {stored}, but {run_dir / RESULT_FILE} "
+                           f"recorded {recorded}: these are not the run's final weights")
+
+
+def check_sizes(run_dir: Path, max_mb: float) -> None:
+    limit = max_mb * 1024 * 1024
+    for name in PUBLISHED_FILES:
+        size = (run_dir / name).stat().st_size
+        if size > limit:
+            raise PublishRefused(f"{run_dir / name} is {size / 1024 / 1024:.2f} MB, over the "
+                                 f"{max_mb:g} MB a committed file may take (--max-mb)")
+
+
+def check_destination(run_dir: Path, target_dir: Path) -> None:
+    for name in PUBLISHED_FILES:
+        there = target_dir / name
+        if there.exists() and not filecmp.cmp(run_dir / name, there, shallow=False):
+            raise PublishRefused(f"{there} exists and differs from {run_dir / name}: another "
+                                 f"run of the same model, config and seed was published "
+                                 f"there; remove it first if this one replaces it")
+
+
+def copy(publication: Publication) -> List[Path]:
+    """The files copied (those already there, identical, are left as they are)."""
+    publication.target_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in PUBLISHED_FILES:
+        target = publication.target_dir / name
+        if target.exists():
+            continue
+        partial = target.with_name(name + ".partial")
+        shutil.copyfile(publication.run_dir / name, partial)
+        partial.replace(target)
+        copied.append(target)
+    return copied
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="finished run folders (<out_root>/<name>/<model>/<digest>/seed=<n>)")
+    parser.add_argument("--to", type=Path, required=True, metavar="DEST",
+                        help="the results folder, e.g. results/cifar10_full/runs")
+    parser.add_argument("--max-mb", type=float, default=MAX_MB,
+                        help=f"refuse any file larger than this (default {MAX_MB:g})")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        publications = plan_all(args.run_dirs, args.to, args.max_mb)
+    except RescoreError as err:
+        print(f"{PROG}: refused, nothing copied: {err}", file=sys.stderr)
+        return err.exit_code
+    for publication in publications:
+        copied = copy(publication)
+        state = f"copied {len(copied)} file(s)" if copied else "already published"
+        print(f"{publication.target_dir}: {state}; test error "
+              f"{100 * publication.test_error:.2f} %, weights_sha256 "
+              f"{publication.weights_sha256}\n  check: rescore eval {publication.target_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
