@@ -72,3 +72,47 @@ def test_a_switch_changes_the_digest_and_off_does_not(compose_config):
     assert len({digest(), digest("data.cutout=16"), digest("data.mixup=0.2"),
                 digest("optim.ema.decay=0.999"), digest("optim.swa.start=48000"),
                 digest("optim.label_smoothing=0.1")}) == 6
+
+
+# ------------------------------------------------------- the EMA under schedule_scale
+
+def test_ema_decay_is_unchanged_at_full_schedule_and_none_without_ema(compose_config):
+    from rescore.train.schedule import ema_decay
+
+    assert ema_decay(to_settings(compose_config(["experiment=modern"])).optim) == 0.9998
+    assert ema_decay(to_settings(compose_config([])).optim) is None
+
+
+@pytest.mark.parametrize("scale, expected", [
+    ("1/8", 0.9984011195521122),  # 0.9998**8
+    ("1/2", 0.99960004),  # 0.9998**2
+    ("2", 0.9998999949995),  # sqrt(0.9998): a longer run, a longer horizon
+])
+def test_ema_decay_scales_its_horizon_with_the_schedule(compose_config, scale, expected):
+    from rescore.train.schedule import ema_decay
+
+    o = to_settings(compose_config(["experiment=modern", f"optim.schedule_scale={scale}"])).optim
+    assert ema_decay(o) == pytest.approx(expected, rel=0, abs=1e-15)
+
+
+def test_at_1_8_the_initial_weights_keep_the_full_runs_share_of_the_average(compose_config):
+    """The point of scaling: after the scaled run, the initial weights' share of the
+    average, decay^N, is what it is after the full run, not 14 %."""
+    from rescore.train.schedule import ema_decay, scaled_schedule
+
+    o = to_settings(compose_config(["experiment=modern", "optim.schedule_scale=1/8"])).optim
+    scaled_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
+    assert scaled_steps == 9766  # 78,125 / 8, rounded
+    assert 0.9998 ** scaled_steps == pytest.approx(0.1418, abs=1e-4)  # unscaled: 14 %
+    assert ema_decay(o) ** scaled_steps == pytest.approx(0.9998 ** 78_125, rel=1e-3)
+
+
+def test_the_run_averages_with_the_scaled_decay(compose_config):
+    import keras
+
+    from rescore.train.modern import Modern
+
+    c = to_settings(compose_config(["experiment=modern", "optim.schedule_scale=1/8"]))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert Modern.of(c, model, steps_per_epoch=390).ema.decay == pytest.approx(
+        0.9998 ** 8, rel=0, abs=1e-15)

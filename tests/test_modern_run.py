@@ -58,6 +58,7 @@ def test_ema_alone_trains_the_papers_weights_and_reports_the_average(settings_fo
     assert with_ema["test_error"] == plain["test_error"]
     assert with_ema["ema_weights_sha256"] != plain["weights_sha256"]
     assert 0 <= with_ema["ema_test_error"] <= 1
+    assert with_ema["ema_decay"] == 0.5  # schedule_scale 1: the decay as given
     records = [json.loads(line) for line in
                (tmp_path / "ema" / "metrics.jsonl").read_text().splitlines()]
     assert {r["split"] for r in records} >= {"train", "test", "test_ema"}

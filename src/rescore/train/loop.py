@@ -225,7 +225,8 @@ def train_loop(run: Run, checkpoints: Checkpoints, metrics: MetricsLog, cadence:
 
 def final_result(run: Run) -> Dict:
     """result.json: the final test error (never used to choose anything), size, time, digest.
-    With EMA on also the averaged weights' test error, loss and hash (`ema_…`); with SWA on
+    With EMA on also the averaged weights' test error, loss and hash and the decay used
+    (`ema_…`; schedule.ema_decay); with SWA on
     the model already holds the SWA average (finish_swa)."""
     c, state, splits = run.settings, run.state, run.splits
     test = evaluate(run.eval_step, splits.x_test, splits.y_test, c.data.eval_batch_size)
@@ -255,5 +256,6 @@ def final_result(run: Run) -> Dict:
             averaged = evaluate(run.eval_step, splits.x_test, splits.y_test,
                                 c.data.eval_batch_size)
             result.update(ema_test_error=averaged["error"], ema_test_loss=averaged["loss"],
-                          ema_weights_sha256=weights_sha256(run.model))
+                          ema_weights_sha256=weights_sha256(run.model),
+                          ema_decay=run.ema.decay)  # as used: scaled with the schedule
     return result

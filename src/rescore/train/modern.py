@@ -21,7 +21,7 @@ from ..config import Config
 from ..data.mixing import regularize_batch
 from .ema import Ema
 from .losses import dominant_labels, training_cross_entropy
-from .schedule import scaled_schedule, swa_every, swa_start
+from .schedule import ema_decay, scaled_schedule, swa_every, swa_start
 from .swa import Swa
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class Modern:
         """The switches of config `c` for `model` (None: all off). EMA and SWA make their
         averages here, so they exist before a checkpoint restores them."""
         d, o = c.data, c.optim
-        ema = Ema(model, o.ema.decay) if o.ema.decay is not None else None
+        ema = Ema(model, ema_decay(o)) if o.ema.decay is not None else None
         swa = None
         if o.swa.start is not None:
             max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]

@@ -95,6 +95,21 @@ def scaled_linear_warmup(steps: int, scale: Scale) -> int:
     return max(1, scale_steps(steps, scale)) if steps > 0 else 0
 
 
+def ema_decay(o: "OptimConfig") -> Optional[float]:
+    """optim.ema.decay under the schedule scale; None: no EMA.
+
+    The average's horizon, about 1/(1−decay) iterations, is an iteration count like the
+    milestones, so it scales with them: decay^(1/scale), which gives the weights of any
+    fraction of the run the same share of the final average as at full length (decay^N =
+    (decay^(1/s))^(s·N)). Unscaled, a 1/8 run of experiment=modern (decay 0.9998, 9,766
+    iterations) would end with 0.9998^9766 ≈ 14 % of its average still the initial random
+    weights; at full length (78,125 iterations) that share is about 2e-7."""
+    if o.ema.decay is None:
+        return None
+    scale = parse_scale(o.schedule_scale)
+    return float(o.ema.decay) if scale == 1 else float(o.ema.decay) ** (1 / float(scale))
+
+
 def swa_start(o: "OptimConfig") -> Optional[int]:
     """The first iteration at SWA's constant rate (optim.swa.start, scaled); None: no SWA."""
     return None if o.swa.start is None else scale_steps(o.swa.start, o.schedule_scale)
