@@ -88,6 +88,47 @@ def test_run_folder_reproduces_result_json_exactly_and_writes_nothing(run_dir: P
     assert same.returncode == 0 and same.stdout == proc.stdout
 
 
+def eval_with_onednn(run_dir: Path, value) -> subprocess.CompletedProcess:
+    """rescore eval with TF_ENABLE_ONEDNN_OPTS as given (None: unset, rescore chooses)."""
+    from rescore.cpu import CHOSEN_BY_RESCORE_VAR, ONEDNN_VAR
+
+    env = {k: v for k, v in cli_env().items() if k not in (ONEDNN_VAR, CHOSEN_BY_RESCORE_VAR)}
+    if value is not None:
+        env[ONEDNN_VAR] = value
+    return subprocess.run([sys.executable, "-m", "rescore", "eval", str(run_dir)], env=env,
+                          text=True, capture_output=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_eval_makes_the_cpu_choice_training_makes_and_prints_it(run_dir: Path):
+    """Training turns oneDNN on for any AVX2 CPU (cpu.py); eval must too, or an AVX2-only
+    machine, where TensorFlow leaves it off, would not reproduce its own runs."""
+    from rescore.cpu import choose_onednn, read_cpu
+
+    proc = eval_with_onednn(run_dir, None)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    machine = re.search(r"^  machine\s+(.+)$", proc.stdout, re.MULTILINE).group(1)
+    cpu = read_cpu()
+    assert machine.startswith(f"{cpu.model}; oneDNN ")
+    if "avx2" in cpu.flags:
+        assert machine.endswith(f"oneDNN on (rescore: {choose_onednn({}, cpu.flags).why})")
+    off = eval_with_onednn(run_dir, "0")
+    assert off.returncode == 0, off.stderr[-3000:]
+    assert "oneDNN off (user: TF_ENABLE_ONEDNN_OPTS set by the user)" in off.stdout
+
+
+def test_a_onednn_value_tensorflow_ignores_exits_2_before_anything():
+    from rescore.cpu import CHOSEN_BY_RESCORE_VAR, ONEDNN_VAR
+
+    env = {k: v for k, v in cli_env().items() if k != CHOSEN_BY_RESCORE_VAR}
+    env[ONEDNN_VAR] = "on"
+    proc = subprocess.run([sys.executable, "-m", "rescore", "eval", "nowhere"], env=env,
+                          text=True, capture_output=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("rescore eval: error: TF_ENABLE_ONEDNN_OPTS='on' is not a "
+                                  "value TensorFlow reads")
+
+
 @pytest.mark.slow
 def test_weights_file_alone_reproduces_the_test_error(run_dir: Path, tmp_path: Path):
     lone = tmp_path / "resnet8_seed0.weights.h5"  # away from its run folder
@@ -173,7 +214,7 @@ def test_keras_load_weights_ignores_the_rescore_group(run_dir: Path):
 
 # ---------------------------------------------------------------------- bad input
 
-def test_a_sha256_differing_from_result_json_exits_8_naming_both(run_dir, tmp_path, capsys):
+def test_a_sha256_differing_from_result_json_exits_9_naming_both(run_dir, tmp_path, capsys):
     copy = copy_run(run_dir, tmp_path)
     saved = result(copy)
     wrong = "0" * 64
@@ -203,7 +244,7 @@ def test_a_stale_checkpoint_is_not_taken_for_the_final_weights(run_dir, tmp_path
     assert "not of the run's final iteration 12" in capsys.readouterr().err
 
 
-def test_weights_of_resnet8_named_resnet20_exit_8(run_dir, capsys):
+def test_weights_of_resnet8_named_resnet20_exit_9(run_dir, capsys):
     assert eval_main("--model", "resnet20", run_dir / "model.weights.h5") == 9
     assert "holds resnet8 weights" in capsys.readouterr().err
     assert eval_main("--model", "resnet20", run_dir) == 2  # a run folder says its model
@@ -215,7 +256,7 @@ def test_weights_of_resnet8_named_resnet20_exit_8(run_dir, capsys):
     ("resnet20", "resnet8", {}),  # arrays to spare: Keras alone would load the first ones
     ("resnet8", "resnet8", {"shortcut": "B"}),  # option B's projections to spare
 ])
-def test_plain_keras_weights_that_do_not_fit_exit_8(tmp_path, capsys, saved_as, given, kwargs):
+def test_plain_keras_weights_that_do_not_fit_exit_9(tmp_path, capsys, saved_as, given, kwargs):
     from rescore.models import build_model
 
     bare = tmp_path / f"{saved_as}.weights.h5"

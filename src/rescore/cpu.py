@@ -187,13 +187,18 @@ def onednn_active() -> Optional[bool]:
         return None
 
 
+def onednn_state(choice: OneDnnChoice, active: Optional[bool]) -> str:
+    """on | off | TensorFlow's default: TensorFlow's own answer when it is loaded, else
+    what was chosen."""
+    enabled = active if active is not None else choice.enabled
+    return {True: "on", False: "off", None: "TensorFlow's default"}[enabled]
+
+
 def startup_line(cpu: Cpu, choice: OneDnnChoice, active: Optional[bool],
                  env_value: Optional[str], threads: ThreadCounts) -> str:
     """`active`: TensorFlow's own answer when loaded; `env_value`: the variable as the
     process has it now, so the line shows what TensorFlow read, not what was meant."""
-    enabled = active if active is not None else choice.enabled
-    state = {True: "on", False: "off", None: "TensorFlow's default"}[enabled]
-    return (f"CPU {cpu.model}, ISA {isa_level(cpu.flags)}; oneDNN {state} "
+    return (f"CPU {cpu.model}, ISA {isa_level(cpu.flags)}; oneDNN {onednn_state(choice, active)} "
             f"({choice.decided_by}: {choice.why}; {ONEDNN_VAR}={env_value or 'unset'}); "
             f"threads: intra-op {threads.intra_op}, inter-op {threads.inter_op} "
             f"({threads.source})")

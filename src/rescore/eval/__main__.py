@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .. import cpu
 from ..errors import DataError, RescoreError
 
 PROG = "rescore eval"
@@ -47,6 +48,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s")
     try:
+        # The CPU choice training made (oneDNN on where rescore turns it on), before
+        # TensorFlow loads: oneDNN's kernels round differently from Eigen's, so without it
+        # an AVX2-only machine would not reproduce its own runs' test error bit for bit.
+        cpu.choose_at_startup()
         from .check import check
         from .target import resolve
 
@@ -92,8 +97,17 @@ def report(path: Path, target, outcome) -> str:
             + _against(target, "val_error", outcome.val_error, outcome.val_images),
             f"  val_loss        {outcome.val_loss!r}"
             + _against(target, "val_loss", outcome.val_loss)]
+    lines += [f"  machine         {machine_line()}"]
     lines += [f"  note: {note}" for note in target.notes]
     return "\n".join(lines)
+
+
+def machine_line() -> str:
+    """The CPU and oneDNN state the numbers above were computed with: the same on the
+    machine that trained the run is what makes them equal bit for bit."""
+    choice = cpu.choose_at_startup()
+    state = cpu.onednn_state(choice, cpu.onednn_active())
+    return f"{cpu.read_cpu().model}; oneDNN {state} ({choice.decided_by}: {choice.why})"
 
 
 def _sha_check(target) -> str:
