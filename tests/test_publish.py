@@ -137,17 +137,42 @@ def test_a_missing_weights_file_is_refused_by_name(run_dir: Path, tmp_path: Path
     (run / "model.weights.h5").unlink()
     code, err = refused(capsys, run, "--to", tmp_path / "results")
     assert code == 2 and "lacks model.weights.h5" in err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_weights_without_rescores_description_are_refused(run_dir: Path, tmp_path: Path,
+                                                          capsys):
+    import h5py
+
+    run = copy_of(run_dir, tmp_path)
+    with h5py.File(run / "model.weights.h5", "a") as f:
+        del f["rescore"]  # what plain Keras save_weights writes
+    code, err = refused(capsys, run, "--to", tmp_path / "results")
+    assert code == 9 and "has no rescore description" in err
+    assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.slow
 def test_a_file_over_the_size_limit_is_refused_with_its_size(run_dir: Path, tmp_path: Path,
                                                              capsys):
-    weights_mb = (run_dir / "model.weights.h5").stat().st_size / 1024 / 1024
-    limit = weights_mb * 0.9
+    size = (run_dir / "model.weights.h5").stat().st_size
+    limit = size / 1e6  # exactly the file's size: "under" the limit fails
     code, err = refused(capsys, run_dir, "--to", tmp_path / "results", "--max-mb", limit)
     assert code == 2
-    assert f"model.weights.h5 is {weights_mb:.2f} MB, over the {limit:g} MB" in err
+    assert f"model.weights.h5 is {size:,} bytes, not under the {limit:g} MB ({size:,} bytes)" \
+        in err
     assert not (tmp_path / "results").exists()
+    assert main([str(run_dir), "--to", str(tmp_path / "results"), "--max-mb",
+                 str((size + 1) / 1e6)]) == 0
+
+
+@pytest.mark.parametrize("bad", ["0", "-1"])
+def test_a_size_limit_that_is_not_positive_is_refused(tmp_path: Path, capsys, bad):
+    with pytest.raises(SystemExit) as raised:
+        main([str(tmp_path), "--to", str(tmp_path / "results"), "--max-mb", bad])
+    assert raised.value.code == 2
+    assert f"must be a number of MB above 0, got {bad}" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -185,3 +210,52 @@ def test_two_runs_that_would_land_in_one_folder_are_refused(run_dir: Path, tmp_p
 def test_a_path_that_is_not_a_folder_is_refused(tmp_path: Path, capsys):
     code, err = refused(capsys, tmp_path / "nowhere", "--to", tmp_path / "results")
     assert code == 2 and "nowhere is not a folder" in err
+
+
+@pytest.mark.slow
+def test_the_destination_comes_from_result_json_not_the_folders_name(run_dir: Path,
+                                                                       tmp_path: Path):
+    """A renamed copy, or one right under /tmp, still lands in <model>/<digest>/seed=<n>."""
+    renamed = Path(shutil.copytree(run_dir, tmp_path / "backup-of-my-run"))
+    dest = tmp_path / "results"
+    assert main([str(renamed), "--to", str(dest)]) == 0
+    saved = result(run_dir)
+    expected = dest / saved["model"] / saved["config_digest"] / f"seed={saved['seed']}"
+    assert expected.parts[-3:] == run_dir.parts[-3:]  # as rescore named the run's folder
+    assert files_under(dest) == sorted(str((expected / name).relative_to(dest))
+                                       for name in PUBLISHED_FILES)
+
+
+@pytest.mark.slow
+def test_a_restart_lands_in_its_restart_folder(run_dir: Path, tmp_path: Path):
+    run = copy_of(run_dir, tmp_path)
+    saved = result(run)
+    edit_result(run, config={**saved["config"],
+                             "trainer": {**saved["config"]["trainer"], "restart": 2}})
+    dest = tmp_path / "results"
+    assert main([str(run), "--to", str(dest)]) == 0
+    assert (dest / saved["model"] / saved["config_digest"] / f"seed={saved['seed']}.restart2"
+            / "result.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_partial_file_left_by_a_killed_publication_is_removed(run_dir: Path,
+                                                                 tmp_path: Path):
+    dest = tmp_path / "results"
+    target = dest.joinpath(*run_dir.parts[-3:])
+    target.mkdir(parents=True)
+    (target / "metrics.jsonl.partial").write_text("half a file")
+    assert main([str(run_dir), "--to", str(dest)]) == 0
+    assert files_under(target) == sorted(PUBLISHED_FILES)
+
+
+@pytest.mark.slow
+def test_the_report_reads_a_published_folder(run_dir: Path, tmp_path: Path):
+    from rescore.report.collect import collect
+
+    dest = tmp_path / "results"
+    assert main([str(run_dir), "--to", str(dest)]) == 0
+    (published,) = collect([dest])
+    assert published.test_error == result(run_dir)["test_error"]
+    assert published.finished and published.steps == 8
+    assert published.train_curve  # metrics.jsonl came along

@@ -1,4 +1,4 @@
-"""`python -m rescore.report.publish RUN_DIR [RUN_DIR ...] --to DEST`: copy what a finished
+"""`rescore-publish RUN_DIR [RUN_DIR ...] --to DEST` (also `python -m rescore.report.publish`): copy what a finished
 run publishes into a results folder that can be committed, and nothing else.
 
 What a run publishes: `result.json` (the test error, the config, the weights' sha256),
@@ -7,15 +7,20 @@ normalisation they expect), so that `rescore eval` can check the published folde
 `rescore.report` can rebuild the tables and figures from it. Never checkpoints, TensorBoard
 files or logs: they are large and say nothing the three do not.
 
-Each run lands in DEST/<model>/<config digest>/seed=<n>/, the last three parts of its run
-folder, so runs of one config stay together as in `outputs/`. Every run is checked before
-anything is copied, and one refused run stops them all:
+Each run lands in DEST/<model>/<config digest>/seed=<n>[.restart<k>]/, named from its
+result.json as rescore names run folders (train/rundir.py), wherever the folder itself lies or
+however it was renamed, so runs of one config stay together as in `outputs/`. Every run is
+checked before anything is copied, and one refused run stops them all:
 - it finished (result.json says so: a run still training, or stopped, has no final weights);
-- its weights file carries the sha256 result.json recorded (the file is the run's own);
-- no file is larger than --max-mb (the repository takes no file over 2 MB);
+- its weights file carries, in its own description, the sha256 result.json recorded (a
+  label the run wrote into the file; `rescore eval` on the published folder then checks the
+  arrays themselves against it);
+- no file is --max-mb or larger (default 2: results/ holds no file of 2 MB, 2,000,000 bytes,
+  or more);
 - a file already at the destination is the same file (then it is left as is: publishing
   again is harmless), never a different one.
-Copies go through a temporary name, so a kill leaves no half-written file behind.
+Copies go through a temporary `*.partial` name that is renamed when whole; one left by a
+killed earlier publication is removed before copying, so none is left to be committed.
 
 Exit status: 0 published (or already there) · 2 refused, with what was wrong · 9 the
 weights are not the ones the run recorded (as `rescore eval`).
@@ -33,13 +38,17 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import RescoreError, WeightsError
+from ..train.rundir import restart_dir_path, restart_number
 from ..train.weights_file import WEIGHTS_FILE, read_description
 
-PROG = "python -m rescore.report.publish"
+PROG = "rescore-publish"
 RESULT_FILE, METRICS_FILE = "result.json", "metrics.jsonl"
 PUBLISHED_FILES = (RESULT_FILE, METRICS_FILE, WEIGHTS_FILE)
-RESULT_KEYS = ("finished", "steps", "max_steps", "test_error", "weights_sha256")
-MAX_MB = 2.0  # DEVELOPERS.md: every committed result file stays under 2 MB
+RESULT_KEYS = ("finished", "steps", "max_steps", "test_error", "weights_sha256", "model",
+               "seed", "config_digest", "config")
+MAX_MB = 2.0  # results/ holds no file of 2 MB or more (decimal: tests/test_weights_file.py)
+MB = 1_000_000
+PARTIAL = ".partial"
 
 
 class PublishRefused(RescoreError):
@@ -66,7 +75,7 @@ def plan(run_dir: Path, dest: Path, max_mb: float = MAX_MB) -> Publication:
                              f"holds {', '.join(PUBLISHED_FILES)}")
     check_weights_are_the_runs(run_dir, result["weights_sha256"])
     check_sizes(run_dir, max_mb)
-    target_dir = dest.joinpath(*run_dir.resolve().parts[-3:])
+    target_dir = Path(dest) / published_folder(result)
     check_destination(run_dir, target_dir)
     return Publication(run_dir, target_dir, result["test_error"], result["weights_sha256"])
 
@@ -81,6 +90,14 @@ def plan_all(run_dirs: List[Path], dest: Path, max_mb: float = MAX_MB) -> List[P
                                  f"{p.target_dir} (same model, config digest and seed)")
         seen[p.target_dir] = p.run_dir
     return publications
+
+
+def published_folder(result: dict) -> Path:
+    """<model>/<config digest>/seed=<n>[.restart<k>], as rescore names the run's folder
+    (conf/config.yaml's hydra.run.dir; rundir.py for a restart)."""
+    folder = Path(result["model"], result["config_digest"], f"seed={result['seed']}")
+    restart = restart_number(result["config"].get("trainer", {}).get("restart", False))
+    return restart_dir_path(folder, restart) if restart else folder
 
 
 def read_result(run_dir: Path) -> dict:
@@ -109,19 +126,23 @@ def check_weights_are_the_runs(run_dir: Path, recorded: str) -> None:
         description = read_description(weights)
     except (OSError, KeyError, ValueError) as err:
         raise WeightsError(f"{weights} cannot be read as rescore weights: {err}") from err
-    stored = None if description is None else description.weights_sha256
-    if stored != recorded:
-        raise WeightsError(f"{weights} carries weights_sha256 {stored}, but {run_dir / RESULT_FILE} "
-                           f"recorded {recorded}: these are not the run's final weights")
+    if description is None:
+        raise WeightsError(f"{weights} has no rescore description (plain Keras weights, not "
+                           f"the file a finished run writes): it cannot be matched with "
+                           f"{run_dir / RESULT_FILE}")
+    if description.weights_sha256 != recorded:
+        raise WeightsError(f"{weights} carries weights_sha256 {description.weights_sha256}, "
+                           f"but {run_dir / RESULT_FILE} recorded {recorded}: these are not "
+                           f"the run's final weights")
 
 
 def check_sizes(run_dir: Path, max_mb: float) -> None:
-    limit = max_mb * 1024 * 1024
     for name in PUBLISHED_FILES:
         size = (run_dir / name).stat().st_size
-        if size > limit:
-            raise PublishRefused(f"{run_dir / name} is {size / 1024 / 1024:.2f} MB, over the "
-                                 f"{max_mb:g} MB a committed file may take (--max-mb)")
+        if size >= max_mb * MB:
+            raise PublishRefused(f"{run_dir / name} is {size:,} bytes, not under the "
+                                 f"{max_mb:g} MB ({max_mb * MB:,.0f} bytes) a committed file "
+                                 f"may take (--max-mb)")
 
 
 def check_destination(run_dir: Path, target_dir: Path) -> None:
@@ -139,9 +160,10 @@ def copy(publication: Publication) -> List[Path]:
     copied = []
     for name in PUBLISHED_FILES:
         target = publication.target_dir / name
+        partial = target.with_name(name + PARTIAL)
+        partial.unlink(missing_ok=True)  # left by a publication that was killed
         if target.exists():
             continue
-        partial = target.with_name(name + ".partial")
         shutil.copyfile(publication.run_dir / name, partial)
         partial.replace(target)
         copied.append(target)
@@ -154,9 +176,17 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="finished run folders (<out_root>/<name>/<model>/<digest>/seed=<n>)")
     parser.add_argument("--to", type=Path, required=True, metavar="DEST",
                         help="the results folder, e.g. results/cifar10_full/runs")
-    parser.add_argument("--max-mb", type=float, default=MAX_MB,
-                        help=f"refuse any file larger than this (default {MAX_MB:g})")
+    parser.add_argument("--max-mb", type=positive_float, default=MAX_MB,
+                        help=f"refuse any file of this many MB (10^6 bytes) or more (default "
+                             f"{MAX_MB:g})")
     return parser.parse_args(argv)
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of MB above 0, got {text}")
+    return value
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -167,7 +197,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{PROG}: refused, nothing copied: {err}", file=sys.stderr)
         return err.exit_code
     for publication in publications:
-        copied = copy(publication)
+        try:
+            copied = copy(publication)
+        except OSError as err:  # disk full, permissions: say where, keep what is whole
+            print(f"{PROG}: copying {publication.run_dir} to {publication.target_dir} failed: "
+                  f"{err}; the runs listed above were published, this one and the rest were "
+                  f"not (whole files only: run the command again once fixed)", file=sys.stderr)
+            return 2
         state = f"copied {len(copied)} file(s)" if copied else "already published"
         print(f"{publication.target_dir}: {state}; test error "
               f"{100 * publication.test_error:.2f} %, weights_sha256 "
