@@ -150,3 +150,23 @@ def test_a_bad_value_stops_the_app_before_anything_runs(tmp_path):
                            "TensorFlow reads: use 1 or true (oneDNN on), 0 or false (off), "
                            "or unset it to let rescore choose for this CPU\n")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flags, precision, has_gpu, warns", [
+    (ZEN3_AVX2, "mixed_bfloat16", False, True),  # AVX2 only: emulated, warned
+    (ZEN3_AVX2 | {"avx512f"}, "mixed_bfloat16", False, True),  # AVX-512 without BF16
+    (ZEN3_AVX2 | {"avx512f", "avx512_bf16"}, "mixed_bfloat16", False, False),
+    (ZEN3_AVX2 | {"amx_tile", "amx_bf16"}, "mixed_bfloat16", False, False),
+    (ZEN3_AVX2, "mixed_bfloat16", True, False),  # the GPU trains it
+    (ZEN3_AVX2, "float32", False, False),
+    (ZEN3_AVX2, "mixed_float16", False, False),
+])
+def test_bfloat16_without_hardware_support_is_warned_against(flags, precision, has_gpu, warns):
+    from rescore.cpu import bfloat16_warning
+
+    warning = bfloat16_warning(flags, precision, has_gpu)
+    assert (warning is not None) == warns
+    if warns:
+        assert warning.startswith("trainer.precision=mixed_bfloat16 on a CPU without AVX-512 "
+                                  f"BF16 or AMX (ISA {isa_level(flags)})")
+        assert "use float32 (the default)" in warning

@@ -41,6 +41,7 @@ def app(cfg: DictConfig) -> float:
         from .train.loop import run  # TensorFlow loads only once the config is known good
 
         cpu.log_startup(settings.trainer.threads)  # in each run's log: what this CPU got
+        warn_bfloat16_without_hardware(settings.trainer.precision)
 
         result = run(settings, Path(HydraConfig.get().runtime.output_dir))
     except Preempted as err:
@@ -76,6 +77,17 @@ def _to_log_files(level: int, message: str) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
+
+
+def warn_bfloat16_without_hardware(precision: str) -> None:
+    if precision != "mixed_bfloat16":
+        return  # the default: no TensorFlow device query
+    import tensorflow as tf
+
+    warning = cpu.bfloat16_warning(cpu.read_cpu().flags, precision,
+                                   bool(tf.config.list_physical_devices("GPU")))
+    if warning:
+        log.warning("%s", warning)
 
 
 def main() -> None:

@@ -204,6 +204,21 @@ def startup_line(cpu: Cpu, choice: OneDnnChoice, active: Optional[bool],
             f"({threads.source})")
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # bfloat16 arithmetic in hardware
+
+
+def bfloat16_warning(flags: Iterable[str], precision: str, has_gpu: bool) -> Optional[str]:
+    """What to tell a user who asks for bfloat16 on a CPU that has no bfloat16 arithmetic
+    (issue 17: say what it costs, do not recommend it); None when it does not apply."""
+    if precision != "mixed_bfloat16" or has_gpu or any(f in BF16_FLAGS for f in flags):
+        return None
+    return (f"trainer.precision=mixed_bfloat16 on a CPU without AVX-512 BF16 or AMX (ISA "
+            f"{isa_level(flags)}): oneDNN converts to and from bfloat16 in software here, so "
+            f"it costs time instead of saving it, and it changes the numerics; use float32 "
+            f"(the default). Even with AVX-512 BF16 it was slower than float32 on one of this "
+            f"project's Xeons (results/bench/README.md)")
+
+
 def log_startup(threads: int) -> str:
     """Log, and return, what was chosen for this CPU (after choose_at_startup)."""
     threads_used = thread_counts(threads, os.environ, usable_cores())
