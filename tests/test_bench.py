@@ -116,3 +116,21 @@ def test_the_bench_records_the_commit_of_the_code_it_measured(tmp_path):
     if head.returncode != 0:
         pytest.skip("rescore is not imported from a git work tree here")
     assert code_commit().removesuffix("+dirty") == head.stdout.strip()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench.stepz=3"], "Key 'stepz' not in 'BenchOptions' (valid: bench.out, bench.steps, "),
+    (["bench.steps=abc"], "(valid: bench.out, bench.steps, "),
+    (["bench.rounds=0"], "bench.rounds must be >= 1, got 0"),
+    (["model=resnet21"], "resnet20"),  # the override check's list of what exists
+    (["optim.lrr=0.2"], "optim.lr"),
+])
+def test_a_bad_bench_argument_exits_2_with_one_line_before_measuring(argv, message, capsys):
+    from rescore.bench.startup import start
+
+    with pytest.raises(SystemExit) as raised:
+        start(argv)
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rescore.bench: error: ") and message in err
+    assert err.count("\n") == 1

@@ -3,10 +3,11 @@ ordinary rescore config (model, data, trainer.precision, …) composed from conf
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import List, Optional, Tuple
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 
 @dataclass
@@ -25,7 +26,12 @@ def split_overrides(argv: List[str]) -> Tuple[BenchOptions, List[str]]:
     """`bench.steps=5 model=resnet8` → (BenchOptions(steps=5), ["model=resnet8"])."""
     ours = [a[len("bench."):] for a in argv if a.startswith("bench.")]
     rest = [a for a in argv if not a.startswith("bench.")]
-    merged = OmegaConf.merge(OmegaConf.structured(BenchOptions), OmegaConf.from_dotlist(ours))
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(BenchOptions),
+                                 OmegaConf.from_dotlist(ours))
+    except OmegaConfBaseException as err:  # an unknown bench.* key, or a wrong type
+        valid = ", ".join(f"bench.{f.name}" for f in fields(BenchOptions))
+        raise ValueError(f"{str(err).splitlines()[0]} (valid: {valid})") from err
     options = OmegaConf.to_object(merged)
     for key in ("steps", "warmup_steps", "rounds"):
         if getattr(options, key) < 1:
