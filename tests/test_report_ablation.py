@@ -1,11 +1,13 @@
 """The ablation report (issue 14 §3) on hand-written run folders: the statistics per
 setting worked out by hand, the keys it groups by (found or asked for), the paper's
-values beside the right rows, the files it writes; and the t quantiles behind its
-intervals, checked against the exact t distribution."""
+values beside the right rows, the files it writes, the EMA columns of runs that kept one
+(issue 15) and the same bytes as before for runs that did not; and the t quantiles behind
+its intervals, checked against the exact t distribution."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from dataclasses import asdict
@@ -15,7 +17,7 @@ import pytest
 
 from rescore.config import Config
 from rescore.report.__main__ import main as report_main
-from rescore.report.ablation import FIXED_CSV_FIELDS, build_ablation
+from rescore.report.ablation import FIXED_CSV_FIELDS, build_ablation, ema_error_of
 from rescore.report.collect import collect
 from rescore.report.settings import differing_keys
 from rescore.report.stats import T975, summarize, t_quantile_975
@@ -322,3 +324,166 @@ def test_runs_that_all_share_a_setting_get_no_ablation(tmp_path: Path, capsys):
     with open(root / "ablation.csv") as f:
         (only,) = list(csv.DictReader(f))
     assert (only["optim.lr"], only["n"], only["test_mean"]) == ("0.1", "2", "8.5000")
+
+
+# ----------------------------------------------------------------- EMA (optim.ema.decay)
+
+# The units fixture's report as main's code wrote it before the EMA columns existed
+# (2f0f6c6): a report over runs without EMA must stay byte for byte what it was.
+BEFORE_EMA_SHA256 = {
+    "ablation.md": "a7a71368c89a56780d35a65f77dfa99de34c5d3c374afb852f7772202d59293d",
+    "ablation.csv": "293eabbaeede4a1f88f3f7e84d9e93c6c60ce38b4ec5ed63004ef7804d02d7c1",
+    "table6.md": "1735abe03b8c47e09a883ffc4c8055f196b316c73ec838664a3e328fde0b0d87",
+    "table6.csv": "738799f7e323cb60dfa88a7be1e4c6dec20bfdd682bd90f0272055658e2425f6",
+}
+
+
+def add_ema(run_dir: Path, ema_error_pct: float, decay: float = 0.9998) -> None:
+    """What optim.ema.decay adds to a finished run (loop.final_result, train_loop): the
+    averaged weights' test error in result.json, and a test_ema record beside each test
+    one (here 50 % at the half-way evaluation, the final error at the end)."""
+    result = json.loads((run_dir / "result.json").read_text())
+    result.update(ema_test_error=ema_error_pct / 100, ema_test_loss=1.0,
+                  ema_weights_sha256="0" * 64, ema_decay=decay)
+    (run_dir / "result.json").write_text(json.dumps(result))
+    max_steps = result["max_steps"]
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        for step, error in ((max_steps // 2, 0.5), (max_steps, ema_error_pct / 100)):
+            f.write(json.dumps({"step": step, "split": "test_ema", "loss": 1.0,
+                                "error": error}) + "\n")
+
+
+@pytest.fixture
+def modern(tmp_path: Path) -> Path:
+    """ResNet-20 at 1/8: the paper's recipe (no EMA, 16 and 17 %) beside one with an EMA
+    (raw 12, 14, 16 %; EMA 10.0, 10.5, 11.0 %), as issue 15's comparison."""
+    root = tmp_path / "modern"
+    for seed, error in enumerate((16.0, 17.0)):
+        write_run(root, seed, error, model="resnet20", scale=1 / 8, digest="paper")
+    for seed, (error, ema) in enumerate(((12.0, 10.0), (14.0, 10.5), (16.0, 11.0))):
+        add_ema(write_run(root, seed, error, model="resnet20", scale=1 / 8, digest="ema",
+                          optim__ema__decay=0.9998), ema)
+    return root
+
+
+def test_ema_errors_are_read_with_their_curve(modern: Path):
+    runs = [r for r in collect([modern]) if r.config_digest == "ema"]
+    assert [r.ema_test_error for r in runs] == pytest.approx([0.100, 0.105, 0.110])
+    assert runs[1].ema_curve == [(4000, 0.5), (8000, pytest.approx(0.105))]
+    assert runs[1].heldout_curve == [(4000, 0.45), (8000, pytest.approx(0.14))]  # raw apart
+    paper = [r for r in collect([modern]) if r.config_digest == "paper"]
+    assert [(r.ema_test_error, r.ema_curve) for r in paper] == [(None, []), (None, [])]
+
+
+def test_ema_statistics_by_hand(modern: Path):
+    rows = build_ablation(collect([modern]), ["optim.ema.decay"])
+    paper, ema = rows  # null first
+    assert paper.setting == (("optim.ema.decay", None),) and not paper.has_ema
+    assert (paper.ema.n, paper.ema.mean, paper.ema_seeds) == (0, None, [])
+    assert (ema.ema.n, ema.ema_seeds) == (3, [0, 1, 2])
+    assert ema.ema.mean == pytest.approx(10.5)
+    assert ema.ema.std == pytest.approx(0.5)  # (0.25 + 0 + 0.25) / 2
+    # t(0.975, 2) · 0.5/√3 = 4.3026527 · 0.2886751
+    assert ema.ema.half_width == pytest.approx(1.2420688, abs=1e-6)
+    # the raw final-step error is still the test column, not the EMA's
+    assert (ema.test.mean, ema.test.std) == (pytest.approx(14.0), pytest.approx(2.0))
+
+
+def test_ema_columns_in_the_markdown(modern: Path):
+    assert report_main([str(modern), "--by", "optim.ema.decay"]) == 0
+    markdown = (modern / "ablation.md").read_text()
+    lines = markdown.splitlines()
+    assert ("| optim.ema.decay | n | seeds | test error mean (%) | std | 95 % CI (%) | train "
+            "error at end (%) | EMA test error per seed (%) | EMA mean (%) | EMA std | EMA 95 "
+            "% CI (%) | paper: Table 6 (%) | paper: He 2016b (%) | iterations | error from |"
+            ) in lines
+    null = next(line for line in lines if line.startswith("| null |"))
+    assert "| 8.25 | – | – | – | – | (8.75: not comparable, scaled) |" in null
+    ema = next(line for line in lines if line.startswith("| 0.9998 |"))
+    assert ("| 14.00 | 2.00 | [9.03, 18.97] | 7.00 | 10.00,10.50,11.00 | 10.50 | 0.50 | "
+            "[9.26, 11.74] | (8.75: not comparable, scaled) |") in ema
+    assert "neither is chosen on the test set" in markdown
+    assert "stays the primary column" in markdown
+
+
+def test_a_row_pooling_runs_with_and_without_ema_shows_which(modern: Path):
+    rows = build_ablation(collect([modern]), ["model.name"])
+    (row,) = rows
+    assert row.seeds == [0, 0, 1, 1, 2] and "optim.ema.decay" in row.pooled
+    assert row.ema_seeds == [0, 1, 2] and row.ema.mean == pytest.approx(10.5)
+    assert report_main([str(modern), "--by", "model.name"]) == 0
+    (line,) = [x for x in (modern / "ablation.md").read_text().splitlines()
+               if x.startswith("| resnet20 |")]
+    # per run in the seeds column's order (within a seed, by folder: ema/ before paper/)
+    assert "| 0,0,1,1,2 |" in line and "| 10.00,–,10.50,–,11.00 | 10.50 |" in line
+
+
+def test_ema_csv_columns_and_values(modern: Path):
+    assert report_main([str(modern), "--by", "optim.ema.decay"]) == 0
+    with open(modern / "ablation.csv") as f:
+        reader = csv.DictReader(f)
+        records = list(reader)
+    assert reader.fieldnames == [
+        "optim.ema.decay", "status", "data", "setting", "n", "seeds", "test_mean",
+        "test_std", "test_ci95_low", "test_ci95_high", "test_ci95_half", "train_mean",
+        "train_n", "ema_seeds", "ema_errors", "ema_n", "ema_mean", "ema_std", "ema_ci95_low",
+        "ema_ci95_high", "ema_ci95_half", "paper_table6", "paper_he2016b",
+        "paper_he2016b_case", "paper_comparable", "iterations", "error_from", "pooled_keys",
+        "recipe"]
+    paper, ema = records
+    assert [paper[k] for k in EMA_FIELDS] == ["", "", "0", "", "", "", "", ""]
+    assert [ema[k] for k in EMA_FIELDS] == ["0 1 2", "10.0000 10.5000 11.0000", "3",
+                                            "10.5000", "0.5000", "9.2579", "11.7421", "1.2421"]
+    assert (ema["test_mean"], ema["test_std"]) == ("14.0000", "2.0000")
+
+
+EMA_FIELDS = ["ema_seeds", "ema_errors", "ema_n", "ema_mean", "ema_std", "ema_ci95_low",
+              "ema_ci95_high", "ema_ci95_half"]
+
+
+def test_table6_notes_the_ema_runs_but_never_shows_their_error(modern: Path):
+    assert report_main([str(modern), "--by", "optim.ema.decay"]) == 0
+    table6 = (modern / "table6.md").read_text()
+    assert "3 of these runs kept an EMA of the weights (optim.ema.decay)" in table6
+    assert "10.50" not in table6 and "11.00" not in table6  # the EMA's mean and worst
+    assert "| 14.00±2.00 |" in table6  # the raw weights', as for every run
+
+
+def test_without_ema_the_report_is_as_before(units: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    assert report_main([str(units), "--by", "unit.placement", "--out", str(out)]) == 0
+    assert {name: hashlib.sha256((out / name).read_bytes()).hexdigest()
+            for name in BEFORE_EMA_SHA256} == BEFORE_EMA_SHA256
+    markdown = (out / "ablation.md").read_text()
+    assert "EMA" not in markdown and "EMA" not in (out / "table6.md").read_text()
+    with open(out / "ablation.csv") as f:
+        assert next(csv.reader(f)) == ["unit.placement", *FIXED_CSV_FIELDS]
+
+
+def test_an_unfinished_run_falls_back_to_its_last_ema_evaluation(tmp_path: Path):
+    run_dir = tmp_path / "resnet20" / "d" / "seed=3"  # no result.json, no saved config
+    run_dir.mkdir(parents=True)
+    records = [{"step": 100, "split": "val", "error": 0.6, "loss": 1.0},
+               {"step": 100, "split": "val_ema", "error": 0.7, "loss": 1.0},
+               {"step": 200, "split": "val", "error": 0.4, "loss": 1.0},
+               {"step": 200, "split": "val_ema", "error": 0.35, "loss": 1.0}]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run,) = collect([tmp_path])
+    assert (run.heldout_name, run.ema_curve) == ("val", [(100, 0.7), (200, 0.35)])
+    assert ema_error_of(run) == pytest.approx(35.0)
+    (row,) = build_ablation([run], ["optim.lr"])
+    assert (row.status, row.ema.values) == ("unfinished", [pytest.approx(35.0)])
+
+
+def test_the_ema_curve_is_drawn_dotted_only_when_asked(modern: Path):
+    from rescore.report.figures import draw_run, plt
+
+    run = next(r for r in collect([modern]) if r.ema_test_error is not None)
+    fig, ax = plt.subplots()
+    draw_run(ax, run, "raw", "tab:blue")  # Fig. 6: training dashed, held-out solid
+    assert [line.get_linestyle() for line in ax.get_lines()] == ["--", "-"]
+    draw_run(ax, run, "raw", "tab:blue", ema=True)
+    dotted = ax.get_lines()[-1]
+    assert dotted.get_linestyle() == ":"
+    assert list(dotted.get_ydata()) == pytest.approx([50.0, 10.0])
+    plt.close(fig)

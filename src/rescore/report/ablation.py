@@ -10,6 +10,11 @@ set) gets its own section, titled with both. Per row:
 - training error at the end: the mean over the row's runs of the last logged training
   error (metrics.jsonl: the running error of the last log window, augmented images,
   training mode, as Fig. 6's dashed curves);
+- EMA test error, only when some row's runs kept an EMA of the weights (optim.ema.decay):
+  each such run's ema_test_error, with the same statistics as the test error. A second
+  model evaluated once at the end, as the raw weights are; neither is chosen on the test
+  set, and the raw final-step error stays the primary column. Rows without EMA show "–";
+  without any, the table is as it was before the EMA existed;
 - the paper's value where it has one, on CIFAR-10 only: Table 6 (He et al. 2016) for a
   Table-6 model with option A and the family's own unit; He et al. 2016b Table 1 or 2
   (paper.unit_paper_error) for a ResNet-110/164 unit. Beside full-schedule rows it is the
@@ -59,10 +64,25 @@ class AblationRow:
     pooled: List[str] = field(default_factory=list)  # other keys that vary inside the row
     table6: Optional[PaperValue] = None
     he2016b: Optional[PaperValue] = None
+    # % error of each run's EMA weights (ema_error_of), one per run in `runs`; None: none
+    ema_errors: List[Optional[float]] = field(default_factory=list)
 
     @property
     def seeds(self) -> List[int]:
         return [r.seed for r in self.runs]
+
+    @property
+    def ema_seeds(self) -> List[int]:
+        return [r.seed for r, e in zip(self.runs, self.ema_errors) if e is not None]
+
+    @property
+    def ema(self) -> Summary:
+        """The EMA test errors of the row's runs that have one."""
+        return summarize([e for e in self.ema_errors if e is not None])
+
+    @property
+    def has_ema(self) -> bool:
+        return any(e is not None for e in self.ema_errors)
 
     @property
     def comparable(self) -> bool:
@@ -101,7 +121,17 @@ def _row(status: str, data_name: Optional[str], setting: Setting, members: List[
         # what the row's statistics are of: the runs that have an error
         pooled=[k for k in differing_keys([r for r, _, _ in scored]) if k not in keys],
         table6=_same([table6_value(r) for r, _, _ in scored]),
-        he2016b=_same([he2016b_value(r) for r, _, _ in scored]))
+        he2016b=_same([he2016b_value(r) for r, _, _ in scored]),
+        ema_errors=[ema_error_of(r) for r, _, _ in scored])
+
+
+def ema_error_of(run: Run) -> Optional[float]:
+    """The run's EMA test error in %: result.json's ema_test_error; for a run without
+    result.json, its last logged EMA held-out error (the evaluation error_of falls back
+    to); None when the run kept no EMA."""
+    if run.has_result:
+        return None if run.ema_test_error is None else 100 * run.ema_test_error
+    return 100 * run.ema_curve[-1][1] if run.ema_curve else None
 
 
 def _same(values: List[Optional[PaperValue]]) -> Optional[PaperValue]:
@@ -168,20 +198,40 @@ def paper_text(row: AblationRow, value: Optional[PaperValue]) -> str:
     return value.text if row.comparable else f"({value.text}: not comparable, {row.status})"
 
 
-def _md_columns(keys: Sequence[str]) -> List[str]:
+EMA_MD_COLUMNS = ["EMA test error per seed (%)", "EMA mean (%)", "EMA std",
+                  "EMA 95 % CI (%)"]
+EMA_NOTE = ("EMA columns: the test error of the exponential moving average of the weights "
+            "(optim.ema.decay; result.json's ema_test_error, ema_decay the decay used), per "
+            "seed in the seeds' order, with the same statistics. Like the test error it is "
+            "of a model evaluated once, at the end of training: neither is chosen on the "
+            "test set. The test error (the raw weights of the last step) stays the primary "
+            "column; '–': the run kept no EMA.")
+
+
+def _md_columns(keys: Sequence[str], ema: bool = False) -> List[str]:
     return [*keys, "n", "seeds", "test error mean (%)", "std", "95 % CI (%)",
-            "train error at end (%)", "paper: Table 6 (%)", "paper: He 2016b (%)",
-            "iterations", "error from"]
+            "train error at end (%)", *(EMA_MD_COLUMNS if ema else []), "paper: Table 6 (%)",
+            "paper: He 2016b (%)", "iterations", "error from"]
 
 
-def _md_cells(row: AblationRow) -> List[str]:
+def _md_cells(row: AblationRow, ema: bool = False) -> List[str]:
     he = paper_text(row, row.he2016b)
     if row.he2016b is not None:
         he += f" [{row.he2016b.source.removeprefix('He 2016b ')}]"
     return [*(value_text(v) for _, v in row.setting), str(row.test.n),
             ",".join(map(str, row.seeds)), _pct(row.test.mean), _pct(row.test.std),
-            _interval(row.test), _pct(row.train.mean), paper_text(row, row.table6), he,
-            row.iterations, row.error_from]
+            _interval(row.test), _pct(row.train.mean), *(_ema_cells(row) if ema else []),
+            paper_text(row, row.table6), he, row.iterations, row.error_from]
+
+
+def _ema_cells(row: AblationRow) -> List[str]:
+    per_seed = ",".join(map(_pct, row.ema_errors)) if row.has_ema else "–"
+    return [per_seed, _pct(row.ema.mean), _pct(row.ema.std), _interval(row.ema)]
+
+
+def any_ema(rows: Sequence[AblationRow]) -> bool:
+    """Whether the report gets the EMA columns: some row has an EMA error."""
+    return any(r.has_ema for r in rows)
 
 
 def to_markdown(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
@@ -194,15 +244,18 @@ def to_markdown(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
              "(running error of the last log window). Paper values are CIFAR-10's, shown "
              f"only beside CIFAR-10 runs: {CITATION}; {HE2016B_CITATION} (median of 5 "
              "runs; 'fail': above 20 %). They compare only with full-schedule rows.", ""]
+    ema = any_ema(rows)
+    if ema:
+        lines[-1:-1] = ["", EMA_NOTE]  # a paragraph of its own, before the blank line
     if not rows:
         lines += ["No runs found.", ""]
     for title, members in sections(rows):
-        columns = _md_columns(keys)
+        columns = _md_columns(keys, ema)
         lines += [f"## {title}", ""]
         recipes = sorted({recipe for r in members for recipe in r.recipes})
         lines += [f"Runs: {'; or '.join(recipes)}.", ""]
         lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(_md_cells(r)) + " |" for r in members]
+        lines += ["| " + " | ".join(_md_cells(r, ema)) + " |" for r in members]
         pooled = [r for r in members if r.pooled]
         if pooled:
             lines += ["", "Pooled: " + "; ".join(
@@ -218,14 +271,33 @@ FIXED_CSV_FIELDS = ["status", "data", "setting", "n", "seeds", "test_mean", "tes
                     "paper_comparable", "iterations", "error_from", "pooled_keys", "recipe"]
 
 
-def csv_fields(keys: Sequence[str]) -> List[str]:
-    """One column per grouped key (its dotted name), then the fixed ones."""
-    return [*keys, *FIXED_CSV_FIELDS]
+EMA_CSV_FIELDS = ["ema_seeds", "ema_errors", "ema_n", "ema_mean", "ema_std", "ema_ci95_low",
+                  "ema_ci95_high", "ema_ci95_half"]
+
+
+def csv_fields(keys: Sequence[str], ema: bool = False) -> List[str]:
+    """One column per grouped key (its dotted name), then the fixed ones; with `ema` the
+    EMA's after train_n."""
+    if not ema:
+        return [*keys, *FIXED_CSV_FIELDS]
+    after = FIXED_CSV_FIELDS.index("train_n") + 1
+    return [*keys, *FIXED_CSV_FIELDS[:after], *EMA_CSV_FIELDS, *FIXED_CSV_FIELDS[after:]]
+
+
+def _ema_csv(r: AblationRow) -> Dict[str, str]:
+    """ema_errors: one per seed in ema_seeds (the row's runs that kept an EMA)."""
+    low, high = r.ema.interval or (None, None)
+    return {"ema_seeds": " ".join(map(str, r.ema_seeds)),
+            "ema_errors": " ".join(_num(e) for e in r.ema.values), "ema_n": r.ema.n,
+            "ema_mean": _num(r.ema.mean), "ema_std": _num(r.ema.std),
+            "ema_ci95_low": _num(low), "ema_ci95_high": _num(high),
+            "ema_ci95_half": _num(r.ema.half_width)}
 
 
 def to_csv(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
+    ema = any_ema(rows)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=csv_fields(keys), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=csv_fields(keys, ema), lineterminator="\n")
     writer.writeheader()
     for r in rows:
         low, high = r.test.interval or (None, None)
@@ -242,7 +314,8 @@ def to_csv(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
             "paper_he2016b_case": r.he2016b.source if r.he2016b else "",
             "paper_comparable": str(r.comparable and bool(r.table6 or r.he2016b)).lower(),
             "iterations": r.iterations, "error_from": r.error_from,
-            "pooled_keys": " ".join(r.pooled), "recipe": " | ".join(r.recipes)})
+            "pooled_keys": " ".join(r.pooled), "recipe": " | ".join(r.recipes),
+            **(_ema_csv(r) if ema else {})})
     return buffer.getvalue()
 
 

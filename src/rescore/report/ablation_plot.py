@@ -1,6 +1,7 @@
 """The ablation's figures: the mean test error of each setting with its 95 % interval
 (ablation_means.png), and each setting's training curves in Fig. 6's style
-(ablation_curves.png, drawn by figures.plot_curve_panels).
+(ablation_curves.png, drawn by figures.plot_curve_panels; a run that kept an EMA of its
+weights also has the EMA's held-out curve, dotted).
 
 One panel per section of the table (class × data set), so scaled and full runs, or two
 data sets, never share an axis. Paper values are drawn only beside full-schedule rows,
@@ -88,7 +89,9 @@ def plot_curves(rows: Sequence[AblationRow], keys: Sequence[str], out_file: Path
             panels.append((title, curves, ""))
     if not panels:
         return None
-    heldout = sorted({run.heldout_name for _, curves, _ in panels for _, _, run in curves})
-    title = (f"Training error (dashed), {'/'.join(heldout)} error (bold) by "
-             f"{', '.join(keys)}; one run per setting")
-    return plot_curve_panels(panels, title, out_file, panel_width=6.5)
+    drawn = [run for _, curves, _ in panels for _, _, run in curves]
+    heldout = "/".join(sorted({run.heldout_name for run in drawn}))
+    ema = any(run.ema_curve for run in drawn)
+    title = (f"Training error (dashed), {heldout} error (bold) by {', '.join(keys)}; one "
+             "run per setting" + (f"\nthe EMA weights' {heldout} error dotted" if ema else ""))
+    return plot_curve_panels(panels, title, out_file, panel_width=6.5, ema=ema)

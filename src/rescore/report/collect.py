@@ -40,12 +40,16 @@ class Run:
     max_steps: Optional[int]
     config_digest: str
     test_error: Optional[float] = None  # fraction; only from result.json
+    # optim.ema.decay's averaged weights (train/ema.py), evaluated once at the end beside
+    # the raw ones: result.json's ema_test_error (fraction); None when the run kept no EMA
+    ema_test_error: Optional[float] = None
     params: Optional[int] = None
     wall_time_s: Optional[float] = None
     images_per_sec: Optional[float] = None
     heldout_name: str = "test"  # which split the held-out curve is: test or val
     train_curve: Curve = field(default_factory=list)
     heldout_curve: Curve = field(default_factory=list)
+    ema_curve: Curve = field(default_factory=list)  # the EMA's held-out curve ("<split>_ema")
     # From the run's config; None where it does not say (a result.json without config).
     data_name: Optional[str] = None  # cifar10 | cifar100 | synthetic
     train_images: Optional[int] = None  # the training split, after val_split
@@ -180,9 +184,10 @@ def read_metrics(path: Path) -> List[Dict]:
     return records
 
 
-def curves(records: List[Dict]) -> Tuple[Curve, Curve, str]:
-    """Training and held-out error curves. A resumed run appends to metrics.jsonl and
-    repeats the iterations after its last checkpoint: the later record of a step wins."""
+def curves(records: List[Dict]) -> Tuple[Curve, Curve, Curve, str]:
+    """Training, held-out and the EMA's held-out error curves (the last empty without
+    optim.ema.decay). A resumed run appends to metrics.jsonl and repeats the iterations
+    after its last checkpoint: the later record of a step wins."""
     by_split: Dict[str, Dict[int, float]] = {}
     for r in records:
         if "error" in r and "step" in r and "split" in r:
@@ -192,12 +197,13 @@ def curves(records: List[Dict]) -> Tuple[Curve, Curve, str]:
     def sorted_curve(split: str) -> Curve:
         return sorted(by_split.get(split, {}).items())
 
-    return sorted_curve("train"), sorted_curve(heldout_name), heldout_name
+    return (sorted_curve("train"), sorted_curve(heldout_name),
+            sorted_curve(heldout_name + "_ema"), heldout_name)
 
 
 def read_run(run_dir: Path) -> Optional[Run]:
     records = read_metrics(run_dir / "metrics.jsonl")
-    train, heldout, heldout_name = curves(records)
+    train, heldout, ema, heldout_name = curves(records)
     result_file = run_dir / "result.json"
     if result_file.exists():
         run = _from_result(run_dir, json.loads(result_file.read_text()))
@@ -206,6 +212,7 @@ def read_run(run_dir: Path) -> Optional[Run]:
     if run is None:
         return None
     run.train_curve, run.heldout_curve, run.heldout_name = train, heldout, heldout_name
+    run.ema_curve = ema
     return run
 
 
@@ -234,10 +241,15 @@ def _from_result(run_dir: Path, result: Dict) -> Run:
                max_steps=int(result["max_steps"]),
                config_digest=result.get("config_digest", run_dir.parent.name),
                test_error=float(result["test_error"]), params=result.get("params"),
+               ema_test_error=_fraction(result.get("ema_test_error")),
                wall_time_s=result.get("wall_time_s"),
                images_per_sec=result.get("images_per_sec"),
                placement=result.get("placement"), config=result.get("config") or None,
                **recipe_fields(result.get("config")))
+
+
+def _fraction(value) -> Optional[float]:
+    return None if value is None else float(value)
 
 
 def _from_hydra_config(run_dir: Path, records: List[Dict]) -> Optional[Run]:

@@ -63,16 +63,17 @@ Curves = List[Tuple[str, Optional[str], Run]]  # (label, colour, run) per curve
 
 
 def plot_curve_panels(panels: List[Tuple[str, Curves, str]], title: str, out_file: Path,
-                      panel_width: float = 5.5) -> Path:
+                      panel_width: float = 5.5, ema: bool = False) -> Path:
     """Fig. 6's style: per panel (title, curves, text when empty), each run's training
-    error dashed and held-out error bold, on one shared error axis."""
+    error dashed and held-out error bold, on one shared error axis; with `ema` also the
+    held-out error of a run's EMA weights, dotted, where it has one."""
     fig, axes = plt.subplots(1, len(panels), figsize=(panel_width * len(panels), 4.2),
                              sharey=True, squeeze=False)
     axes = axes[0]
     top = 20.0  # the paper's y-range, widened when scaled runs sit higher
     for ax, (panel_title, curves, empty_text) in zip(axes, panels):
         for label, colour, run in curves:
-            top = max(top, draw_run(ax, run, label, colour))
+            top = max(top, draw_run(ax, run, label, colour, ema))
         ax.set_title(panel_title)
         ax.set_xlabel("iterations")
         ax.grid(alpha=0.3)
@@ -108,9 +109,10 @@ def _fig6_label(run: Run, family: str) -> str:
     return label
 
 
-def draw_run(ax, run: Run, label: str, colour: Optional[str]) -> float:
-    """One run's curves: training error dashed, held-out error bold (labelled); returns
-    the highest error of their later halves, for the y-range."""
+def draw_run(ax, run: Run, label: str, colour: Optional[str], ema: bool = False) -> float:
+    """One run's curves: training error dashed, held-out error bold (labelled), with `ema`
+    its EMA's held-out error dotted; returns the highest error of their later halves, for
+    the y-range."""
     highest = 0.0
     if run.train_curve:
         steps, errors = zip(*run.train_curve)
@@ -123,6 +125,13 @@ def draw_run(ax, run: Run, label: str, colour: Optional[str]) -> float:
         few = len(values) < 3  # a marker, or a single evaluation would not show at all
         ax.plot(steps, values, "-", color=colour, linewidth=2.0, label=label,
                 marker="o" if few else None, markersize=4)
+        highest = max(highest, *values[len(values) // 2:])
+    if ema and run.ema_curve:
+        steps, errors = zip(*run.ema_curve)
+        values = [100 * e for e in errors]
+        # the average starts at the initial weights: its early errors sit near chance
+        ax.plot(steps, values, ":", color=colour, linewidth=1.6,
+                marker="s" if len(values) < 3 else None, markersize=4)
         highest = max(highest, *values[len(values) // 2:])
     return highest
 
