@@ -107,6 +107,22 @@ def test_cutout_centers_and_mask_are_pinned_for_a_fixed_seed():
 PINNED_CUTOUT_CENTERS = [[11, 29], [8, 20], [28, 22]]
 
 
+@pytest.mark.parametrize("step", [0, 7, 12345])
+def test_cutout_under_xla_zeroes_the_same_squares(step):
+    """trainer.jit_compile=true compiles cutout into the step: the Philox draws and the mask
+    must be the same, so XLA and non-XLA runs train on the same batches. (Mixup and CutMix
+    are refused with XLA at start-up: XLA has no stateless Gamma kernel.)"""
+    images = tf.random.stateless_normal([8, 32, 32, 3], seed=[1, 2])
+
+    def apply(x, s):
+        return cutout(x, 3, s, 16)
+
+    plain = apply(images, tf.constant(step, tf.int64)).numpy()
+    compiled = tf.function(apply, jit_compile=True)(images, tf.constant(step, tf.int64)).numpy()
+    np.testing.assert_array_equal(compiled, plain)
+    assert (plain == 0).all(axis=-1).sum() > 0  # some squares were cut out
+
+
 def test_square_mask_may_lie_partly_outside_the_image():
     mask = square_mask(8, 8, tf.constant([[0, 7]]), 4).numpy()[0, :, :, 0]
     # centre (0, 7), side 4: rows -2..1 and cols 5..8 → inside: rows 0..1, cols 5..7
