@@ -38,8 +38,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="the model of a weights file that does not say (plain Keras "
                              "weights); must agree with the run or file otherwise")
     parser.add_argument("--data-root", default=None, metavar="DIR",
-                        help="where CIFAR-10 is (default: the run's data.root, else "
-                             "$RESCORE_DATA or ~/.cache/rescore); never downloaded")
+                        help="where the run's data set is (default: the run's data.root, "
+                             "else $RESCORE_DATA or ~/.cache/rescore); never downloaded")
     return parser.parse_args(argv)
 
 
