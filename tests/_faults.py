@@ -91,8 +91,9 @@ def tensorboard_scalars(run_dir: Path) -> Dict[str, List[Tuple[int, float]]]:
             for tag in reader.Tags()["tensors"]}
 
 
-def without_timing(values: Dict, timing=("images_per_sec", "wall_time_s")) -> Dict:
-    """A record, result or TensorBoard scalar dict without its timing fields (or tags)."""
+def without_timing(values: Dict, timing=("images_per_sec", "wall_time_s", "segments")) -> Dict:
+    """A record, result or TensorBoard scalar dict without its timing fields (or tags), and
+    a result without its `segments` (when and where it trained: one per stop and resume)."""
     return {k: v for k, v in values.items() if not any(t in k for t in timing)}
 
 

@@ -74,6 +74,26 @@ def test_left_to_tensorflow(flags, tensorflow_loaded, why):
         None, "tensorflow", None, why)
 
 
+@pytest.mark.parametrize("environ, decided_by, enabled", [
+    ({}, "tensorflow", None),
+    ({ONEDNN_VAR: "0"}, "user", False),
+    ({ONEDNN_VAR: "1", CHOSEN_BY_RESCORE_VAR: "1"}, "rescore", True),  # a rescore parent's
+    ({ONEDNN_VAR: "yes"}, "user", None),  # ignored by TensorFlow: recorded, not refused
+])
+def test_the_choice_a_run_records_where_none_was_made_at_start_up(monkeypatch, environ,
+                                                                  decided_by, enabled):
+    """A run called from Python (no rescore start-up) records who decides, setting nothing."""
+    import rescore.cpu as cpu
+
+    monkeypatch.setattr(cpu, "_chosen", None)
+    choice = cpu.current_choice(dict(environ))
+    assert (choice.decided_by, choice.enabled) == (decided_by, enabled)
+    assert cpu._chosen is None  # nothing chosen for the process by asking
+    made = OneDnnChoice(True, "rescore", "1", "made at start-up")
+    monkeypatch.setattr(cpu, "_chosen", made)
+    assert cpu.current_choice(dict(environ)) is made
+
+
 def test_cpuinfo_gives_the_first_processors_model_and_flags():
     text = ("processor\t: 0\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC 7B13\n"
             "flags\t\t: fpu avx2 fma\n\nprocessor\t: 1\ncpu family\t: 6\nmodel\t\t: 85\n"

@@ -1,5 +1,6 @@
 """Publishing finished runs into a results folder (issue 11 §3): exactly result.json,
-metrics.jsonl and model.weights.h5 are copied, byte for byte, into <model>/<digest>/seed=<n>;
+metrics.jsonl and model.weights.h5 are copied, byte for byte, into <model>/<digest>/seed=<n>,
+and segments.jsonl where the run has one (runs trained before rescore wrote it have none);
 the published folder alone is enough for `rescore eval` to reproduce the test error; every
 refusal names what was wrong and copies nothing, for any of the runs given.
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from _faults import cli_env, only_run_dir, result, run_cli, tiny
-from rescore.report.publish import PUBLISHED_FILES, main
+from rescore.report.publish import PUBLISHED_FILES, PUBLISHED_IF_PRESENT, main
 
 RUN = tiny(8, 4)
 
@@ -55,20 +56,31 @@ def refused(capsys, *args) -> tuple:
 # ------------------------------------------------------------------ what is published
 
 @pytest.mark.slow
-def test_publishes_exactly_the_three_files_byte_for_byte(run_dir: Path, tmp_path: Path,
-                                                        capsys):
+def test_publishes_exactly_the_four_files_byte_for_byte(run_dir: Path, tmp_path: Path,
+                                                       capsys):
     assert (run_dir / "checkpoints").is_dir()  # there is more in a run folder than is copied
+    assert PUBLISHED_IF_PRESENT == ("segments.jsonl",)
     dest = tmp_path / "results"
     assert main([str(run_dir), "--to", str(dest)]) == 0
     model, digest, seed = run_dir.parts[-3:]
     target = dest / model / digest / seed
-    assert files_under(dest) == sorted(f"{model}/{digest}/{seed}/{name}"
-                                       for name in PUBLISHED_FILES)
-    for name in PUBLISHED_FILES:
+    names = PUBLISHED_FILES + PUBLISHED_IF_PRESENT
+    assert files_under(dest) == sorted(f"{model}/{digest}/{seed}/{name}" for name in names)
+    for name in names:
         assert (target / name).read_bytes() == (run_dir / name).read_bytes()
     out = capsys.readouterr().out
     assert f"test error {100 * result(run_dir)['test_error']:.2f} %" in out
     assert f"rescore eval {target}" in out
+
+
+@pytest.mark.slow
+def test_a_run_from_before_segments_jsonl_publishes_its_three_files(run_dir: Path,
+                                                                   tmp_path: Path):
+    run = copy_of(run_dir, tmp_path)
+    (run / "segments.jsonl").unlink()
+    assert main([str(run), "--to", str(tmp_path / "results")]) == 0
+    assert sorted(p.name for p in (tmp_path / "results").rglob("*") if p.is_file()) == sorted(
+        PUBLISHED_FILES)
 
 
 @pytest.mark.slow
@@ -185,6 +197,11 @@ def test_a_different_file_already_published_is_never_overwritten(run_dir: Path,
     code, err = refused(capsys, run_dir, "--to", dest)
     assert code == 2 and f"{metrics} exists and differs" in err
     assert metrics.read_text() == "someone else's curves\n"
+    metrics.write_bytes((run_dir / "metrics.jsonl").read_bytes())
+    segments = metrics.with_name("segments.jsonl")  # the optional file is checked as well
+    segments.write_text("someone else's machine\n")
+    code, err = refused(capsys, run_dir, "--to", dest)
+    assert code == 2 and f"{segments} exists and differs" in err
 
 
 @pytest.mark.slow
@@ -223,7 +240,7 @@ def test_the_destination_comes_from_result_json_not_the_folders_name(run_dir: Pa
     expected = dest / saved["model"] / saved["config_digest"] / f"seed={saved['seed']}"
     assert expected.parts[-3:] == run_dir.parts[-3:]  # as rescore named the run's folder
     assert files_under(dest) == sorted(str((expected / name).relative_to(dest))
-                                       for name in PUBLISHED_FILES)
+                                       for name in PUBLISHED_FILES + PUBLISHED_IF_PRESENT)
 
 
 @pytest.mark.slow
@@ -246,7 +263,7 @@ def test_a_partial_file_left_by_a_killed_publication_is_removed(run_dir: Path,
     target.mkdir(parents=True)
     (target / "metrics.jsonl.partial").write_text("half a file")
     assert main([str(run_dir), "--to", str(dest)]) == 0
-    assert files_under(target) == sorted(PUBLISHED_FILES)
+    assert files_under(target) == sorted(PUBLISHED_FILES + PUBLISHED_IF_PRESENT)
 
 
 @pytest.mark.slow

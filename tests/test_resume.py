@@ -5,6 +5,7 @@ stopped at a fixed iteration through the real SIGTERM path (signals.py's testing
 then the same config resumes it in the same folder.
 """
 
+import json
 import logging
 import os
 
@@ -174,6 +175,7 @@ def test_finished_run_is_reported_not_retrained(settings_for, tmp_path):
     first = train(settings, tmp_path)
     files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     lines = (tmp_path / "metrics.jsonl").read_text()
+    segments = (tmp_path / "segments.jsonl").read_text()
 
     again = train(settings, tmp_path)
     assert again["already_finished"] is True
@@ -181,6 +183,7 @@ def test_finished_run_is_reported_not_retrained(settings_for, tmp_path):
     assert again["test_error"] == first["test_error"]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == files
     assert (tmp_path / "metrics.jsonl").read_text() == lines  # nothing trained
+    assert (tmp_path / "segments.jsonl").read_text() == segments  # nor started
 
     # A result cut short (killed while writing it) is recomputed from the final
     # checkpoint: nothing is trained again and the weights are the same.
@@ -190,6 +193,10 @@ def test_finished_run_is_reported_not_retrained(settings_for, tmp_path):
     assert recomputed["weights_sha256"] == first["weights_sha256"]
     assert (tmp_path / "metrics.jsonl").read_text().count('"train"') == lines.count('"train"')
     assert result(tmp_path)["test_error"] == first["test_error"]
+    # that start computed the result: a segment from the last iteration
+    assert [json.loads(line)["start_iteration"] for line in
+            (tmp_path / "segments.jsonl").read_text().splitlines()] == [0, MAX_STEPS]
+    assert recomputed["segments"]["count"] == 2
 
 
 def test_resume_never_refuses_a_folder_with_checkpoints(settings_for, tmp_path,

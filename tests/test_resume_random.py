@@ -66,6 +66,7 @@ def scalars_by_step(run_dir):
 def test_a_run_stopped_at_random_iterations_ends_as_the_uninterrupted_run(
         compose_config, tmp_path, monkeypatch):
     from rescore.config import to_settings
+    from rescore.train.provenance import read_segments
 
     settings = to_settings(compose_config(RUN))
     stops = draw_stops(random.Random(SEED))
@@ -74,6 +75,7 @@ def test_a_run_stopped_at_random_iterations_ends_as_the_uninterrupted_run(
     assert first_stop < 20 <= straight["warmup_end"] < MAX_STEPS, (stops, straight)
 
     run_dir = tmp_path / "stopped"
+    resumed_at = []  # where each resume starts: the newest checkpoint the stop left
     for kind, at in stops:
         if kind == "SIGTERM":
             train_in_process(settings, run_dir, stop_at=at, monkeypatch=monkeypatch)
@@ -84,6 +86,7 @@ def test_a_run_stopped_at_random_iterations_ends_as_the_uninterrupted_run(
                 with pytest.raises(Killed):
                     train_in_process(settings, run_dir)
             assert checkpoint_steps(run_dir)[-1] < at  # the work since is lost
+        resumed_at.append(checkpoint_steps(run_dir)[-1])
     resumed = train_in_process(settings, run_dir)
 
     assert resumed["weights_sha256"] == straight["weights_sha256"], stops
@@ -92,3 +95,6 @@ def test_a_run_stopped_at_random_iterations_ends_as_the_uninterrupted_run(
         assert ([without_timing(r) for r in train_records(run_dir, split)]
                 == [without_timing(r) for r in train_records(tmp_path / "straight", split)])
     assert scalars_by_step(run_dir) == scalars_by_step(tmp_path / "straight"), stops
+    # segments.jsonl, unlike metrics.jsonl, keeps every start, the killed ones' too
+    assert [s["start_iteration"] for s in read_segments(run_dir)] == [0, *resumed_at], stops
+    assert result(run_dir)["segments"]["count"] == 1 + len(stops)

@@ -176,6 +176,19 @@ def choose_at_startup(environ: MutableMapping[str, str] = os.environ) -> OneDnnC
     return _chosen
 
 
+def current_choice(environ: Mapping[str, str] = os.environ) -> OneDnnChoice:
+    """This process's choice, for a record: the one choose_at_startup made or, where none was
+    made (rescore's run called from Python), who decides now, setting nothing: the user if
+    TF_ENABLE_ONEDNN_OPTS is set (even to a value TensorFlow ignores), else TensorFlow."""
+    if _chosen is not None:
+        return _chosen
+    try:
+        return choose_onednn(environ, read_cpu().flags, tensorflow_loaded=True)
+    except ConfigError:  # TensorFlow ignores the value and keeps its default
+        return OneDnnChoice(None, "user", environ.get(ONEDNN_VAR),
+                            f"{ONEDNN_VAR} set by the user to a value TensorFlow ignores")
+
+
 def onednn_active() -> Optional[bool]:
     """TensorFlow's own answer once it is loaded (None before, or if it cannot say)."""
     if "tensorflow" not in sys.modules:

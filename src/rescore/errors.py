@@ -14,7 +14,8 @@ from a preempted one. Anything else is a bug and keeps its traceback (exit 1).
     7  the data set is missing, cannot be downloaded, or is corrupt (the message says where
        to put it)
     8  a checkpoint could not be written (disk full, quota, file-size limit); the message
-       names the path, what the OS said and the newest good checkpoint
+       names the path, what the OS said and the newest good checkpoint. Also segments.jsonl
+       at a start (train/provenance.py), before anything trains
     9  rescore eval: the weights are missing, do not fit the model, or are not the ones the
        run recorded (their sha256 differs from result.json's)
   143  stopped by SIGTERM/SIGUSR1/SIGUSR2 after saving a checkpoint (trainer.signal_exit_code)
@@ -59,8 +60,8 @@ class DataError(RescoreError, RuntimeError):
 
 
 class SaveError(RescoreError, OSError):
-    """A checkpoint could not be written; what the save left is removed and the earlier
-    checkpoints are intact."""
+    """A checkpoint (or a run's segments.jsonl) could not be written; what the save left is
+    removed and the earlier checkpoints are intact."""
 
     exit_code = 8
 

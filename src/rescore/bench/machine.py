@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import platform
 import resource
-import subprocess
-from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from .. import cpu
+from ..code_version import code_commit
 
 
 def load_average() -> List[float]:
@@ -29,24 +28,6 @@ def onednn_state() -> Dict:
     """oneDNN as TensorFlow runs it (`enabled`), the variable it read, and who set it."""
     return {"enabled": cpu.onednn_active(), cpu.ONEDNN_VAR: os.environ.get(cpu.ONEDNN_VAR),
             "decided_by": cpu.choose_at_startup().decided_by}
-
-
-def code_commit() -> Optional[str]:
-    """The git commit of the rescore source being measured (with "+dirty" when the work tree
-    has changes), or None for an installed copy outside a repository."""
-    here = Path(__file__).resolve().parent
-
-    def git(*args):
-        return subprocess.run(["git", "-C", str(here), *args], capture_output=True,
-                              text=True, timeout=10)
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        if head.returncode != 0:
-            return None
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../..").stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def machine_info() -> Dict:

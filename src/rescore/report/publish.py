@@ -4,8 +4,10 @@ run publishes into a results folder that can be committed, and nothing else.
 What a run publishes: `result.json` (the test error, the config, the weights' sha256),
 `metrics.jsonl` (the curves of Fig. 6) and `model.weights.h5` (the final weights, with the
 normalisation they expect), so that `rescore eval` can check the published folder alone and
-`rescore.report` can rebuild the tables and figures from it. Never checkpoints, TensorBoard
-files or logs: they are large and say nothing the three do not.
+`rescore.report` can rebuild the tables and figures from it; and `segments.jsonl` (when and
+where each stretch of the run trained, with which code: train/provenance.py) where the run
+has one (runs trained before rescore wrote it have none). Never checkpoints, TensorBoard
+files or logs: they are large and say nothing these do not.
 
 Each run lands in DEST/<model>/<config digest>/seed=<n>[.restart<k>]/, named from its
 result.json as rescore names run folders (train/rundir.py), wherever the folder itself lies or
@@ -35,15 +37,16 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..errors import RescoreError, WeightsError
-from ..train.rundir import restart_dir_path, restart_number
+from ..train.rundir import SEGMENTS_NAME, restart_dir_path, restart_number
 from ..train.weights_file import WEIGHTS_FILE, read_description
 
 PROG = "rescore-publish"
 RESULT_FILE, METRICS_FILE = "result.json", "metrics.jsonl"
-PUBLISHED_FILES = (RESULT_FILE, METRICS_FILE, WEIGHTS_FILE)
+PUBLISHED_FILES = (RESULT_FILE, METRICS_FILE, WEIGHTS_FILE)  # every run has them
+PUBLISHED_IF_PRESENT = (SEGMENTS_NAME,)  # runs trained before rescore wrote it lack it
 RESULT_KEYS = ("finished", "steps", "max_steps", "test_error", "weights_sha256", "model",
                "seed", "config_digest", "config")
 MAX_MB = 2.0  # results/ holds no file of 2 MB or more (decimal: tests/test_weights_file.py)
@@ -59,6 +62,7 @@ class PublishRefused(RescoreError):
 class Publication:
     run_dir: Path
     target_dir: Path
+    files: Tuple[str, ...]  # the names copied: PUBLISHED_FILES and those of the others present
     test_error: float
     weights_sha256: str
 
@@ -74,10 +78,13 @@ def plan(run_dir: Path, dest: Path, max_mb: float = MAX_MB) -> Publication:
         raise PublishRefused(f"{run_dir} lacks {', '.join(missing)}: a finished run folder "
                              f"holds {', '.join(PUBLISHED_FILES)}")
     check_weights_are_the_runs(run_dir, result["weights_sha256"])
-    check_sizes(run_dir, max_mb)
+    files = PUBLISHED_FILES + tuple(name for name in PUBLISHED_IF_PRESENT
+                                    if (run_dir / name).is_file())
+    check_sizes(run_dir, files, max_mb)
     target_dir = Path(dest) / published_folder(result)
-    check_destination(run_dir, target_dir)
-    return Publication(run_dir, target_dir, result["test_error"], result["weights_sha256"])
+    check_destination(run_dir, target_dir, files)
+    return Publication(run_dir, target_dir, files, result["test_error"],
+                       result["weights_sha256"])
 
 
 def plan_all(run_dirs: List[Path], dest: Path, max_mb: float = MAX_MB) -> List[Publication]:
@@ -136,8 +143,8 @@ def check_weights_are_the_runs(run_dir: Path, recorded: str) -> None:
                            f"the run's final weights")
 
 
-def check_sizes(run_dir: Path, max_mb: float) -> None:
-    for name in PUBLISHED_FILES:
+def check_sizes(run_dir: Path, files: Tuple[str, ...], max_mb: float) -> None:
+    for name in files:
         size = (run_dir / name).stat().st_size
         if size >= max_mb * MB:
             raise PublishRefused(f"{run_dir / name} is {size:,} bytes, not under the "
@@ -145,8 +152,8 @@ def check_sizes(run_dir: Path, max_mb: float) -> None:
                                  f"may take (--max-mb)")
 
 
-def check_destination(run_dir: Path, target_dir: Path) -> None:
-    for name in PUBLISHED_FILES:
+def check_destination(run_dir: Path, target_dir: Path, files: Tuple[str, ...]) -> None:
+    for name in files:
         there = target_dir / name
         if there.exists() and not filecmp.cmp(run_dir / name, there, shallow=False):
             raise PublishRefused(f"{there} exists and differs from {run_dir / name}: another "
@@ -158,7 +165,7 @@ def copy(publication: Publication) -> List[Path]:
     """The files copied (those already there, identical, are left as they are)."""
     publication.target_dir.mkdir(parents=True, exist_ok=True)
     copied = []
-    for name in PUBLISHED_FILES:
+    for name in publication.files:
         target = publication.target_dir / name
         partial = target.with_name(name + PARTIAL)
         partial.unlink(missing_ok=True)  # left by a publication that was killed

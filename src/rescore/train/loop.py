@@ -24,6 +24,7 @@ from .checkpoint import Checkpoints
 from .logging import MetricsLog, Progress
 from .modern import finish_swa
 from .multistep import chunk_lengths, iterate_steps
+from .provenance import read_segments, record_segment, segments_summary
 from .rundir import RunLock, choose_run_dir, finished_result
 from .schedule import parse_scale
 from .signals import StopRequest
@@ -101,6 +102,9 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
     start = int(run.state.step)
     if resumed_from:
         log.info("resuming from %s (iteration %d)", resumed_from, start)
+    # who trains from here, where, with which code: one more line of segments.jsonl, a
+    # history never cut back (provenance.py); it changes nothing the run computes
+    record_segment(run_dir, start, float(run.state.elapsed))
 
     # the records: metrics.jsonl and TensorBoard, cut back to the checkpoint's iteration
     metrics = MetricsLog(run_dir, resume_step=start)
@@ -112,11 +116,11 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
                  "again)", metrics.dropped_events, start)
 
     # train; with SWA its average then becomes the model (BN recomputed, swa.py); then the
-    # final evaluation (with EMA also of the averaged weights)
+    # final evaluation (with EMA also of the averaged weights) and the segments' summary
     try:
         train_loop(run, checkpoints, metrics, Cadence.of(c.trainer), c.trainer.progress, stop)
         finish_swa(run)
-        result = final_result(run)
+        result = {**final_result(run), "segments": segments_summary(read_segments(run_dir))}
     finally:
         metrics.close()
     for split in ("val", "test"):

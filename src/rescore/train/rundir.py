@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "run.lock"
 RESULT_NAME = "result.json"
+SEGMENTS_NAME = "segments.jsonl"  # who trained each stretch, where: train/provenance.py
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "ckpt"
 # A checkpoint is its index and data files. Anything else in the folder — the `_temp`
@@ -148,7 +149,7 @@ def this_process() -> Dict:
     pid = os.getpid()
     return {"pid": pid, "host": socket.gethostname(), "boot_id": _boot_id(),
             "start_ticks": _start_ticks(pid), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **_slurm_incarnation()}
+            **slurm_incarnation()}
 
 
 def is_stale(holder: Dict) -> bool:
@@ -171,7 +172,7 @@ def is_stale(holder: Dict) -> bool:
     return start is not None and _start_ticks(pid) not in (None, start)
 
 
-def _slurm_incarnation() -> Dict:
+def slurm_incarnation() -> Dict:
     """SLURM keeps SLURM_JOB_ID across a requeue and counts up SLURM_RESTART_COUNT."""
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
@@ -185,7 +186,7 @@ def _earlier_incarnation_of_this_job(holder: Dict) -> bool:
     there (SIGKILL after the grace time leaves it). SLURM starts a requeued job only after
     the previous incarnation has ended, so such a holder is dead even though its host
     cannot be asked."""
-    mine = _slurm_incarnation()
+    mine = slurm_incarnation()
     return (bool(mine) and holder.get("slurm_job_id") == mine["slurm_job_id"]
             and int(holder.get("slurm_restart_count", 0)) < mine["slurm_restart_count"])
 
