@@ -104,6 +104,8 @@ def test_report_lists_the_smoke_run_apart_from_the_paper(smoke_run, capsys):
     assert report_main([str(cwd / "outputs"), "--out", str(out)]) == 0
     markdown = (out / "table6.md").read_text()
     assert "## Full schedule" not in markdown
-    assert ("## Other runs (not the paper's data or schedule), NOT comparable to the paper's "
-            "numbers: synthetic data, trained on 512 images; 40 iterations") in markdown
+    assert ("## Other runs (not the paper's data, schedule or training recipe), NOT "
+            "comparable to the paper's numbers: synthetic data, trained on 512 images; 40 "
+            "iterations") in markdown
+    assert markdown.count("not the paper's recipe: data.batch_size=32") == 1  # and its batch
     assert "1 run(s) (1 other)" in capsys.readouterr().out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -18,17 +19,21 @@ def write_run(root: Path, model: str, seed: int, test_error: float, *, scale: fl
               finished: bool = True, digest: str = "abc123", params: int = 272474,
               max_steps: int = 64000, curve=((100, 0.5, None), (200, 0.3, 0.35)),
               data: str = "cifar10", val_split: int = 0, base_max_steps: int = 64000,
-              milestones=(32000, 48000), config=None) -> Path:
+              milestones=(32000, 48000), config=None, shortcut: Optional[str] = "A",
+              placement: Optional[str] = None) -> Path:
     """A result.json as loop.final_result writes it; `max_steps` is the scaled one, the
-    config holds the unscaled `base_max_steps` and `milestones`, as a real run's does."""
+    config holds the unscaled `base_max_steps` and `milestones`, as a real run's does;
+    `shortcut` and `placement` are what the net was built with (placement: not recorded,
+    as before result.json had it)."""
     run_dir = root / model / digest / f"seed={seed}"
     run_dir.mkdir(parents=True)
     if config is None:
         config = {"data": {"name": data, "val_split": val_split, "synthetic_train": 512},
                   "optim": {"max_steps": base_max_steps, "milestones": list(milestones),
                             "schedule_scale": scale}}
+    placed = {} if placement is None else {"placement": placement}
     (run_dir / "result.json").write_text(json.dumps({
-        "model": model, "shortcut": "A", "seed": seed, "test_error": test_error,
+        "model": model, "shortcut": shortcut, **placed, "seed": seed, "test_error": test_error,
         "test_loss": 0.3, "params": params, "steps": max_steps if finished else max_steps // 2,
         "max_steps": max_steps, "schedule_scale": scale, "finished": finished,
         "warmup_end": -1, "wall_time_s": 10.0, "images_per_sec": 100.0,
@@ -276,8 +281,8 @@ def test_report_sections_keep_the_classes_apart_with_honest_titles(mixed: Path):
         "64,000 iterations",
         "## Scaled schedule, NOT comparable to the paper's numbers: CIFAR-10, trained on "
         "50,000 images; 2,000 iterations (schedule_scale=1/32)"]
-    assert all(t.startswith("## Other runs (not the paper's data or schedule), NOT "
-                            "comparable") for t in titles[3:8])
+    assert all(t.startswith("## Other runs (not the paper's data, schedule or training "
+                            "recipe), NOT comparable") for t in titles[3:8])
     assert len(titles) == 9  # and the paper's own table
     full = markdown.split("## Scaled")[0]
     assert "80.47" not in full and "| 8.75 | 8.75 | 8.75±– |" in full
@@ -337,8 +342,10 @@ def test_a_unit_ablation_gets_no_table6_value_and_is_not_drawn_as_fig6s_net(tmp_
     from rescore.report.figures import representative_runs
 
     root = tmp_path / "units"
+    # ResNet-110's config as its model group composes it: the paper's warm-up
     config = {"data": {"name": "cifar10", "val_split": 0},
-              "optim": {"max_steps": 64000, "milestones": [32000, 48000], "schedule_scale": 1}}
+              "optim": {"max_steps": 64000, "milestones": [32000, 48000], "schedule_scale": 1,
+                        "warmup": {"until_train_error": 0.8}}}
     write_run(root, "resnet110", 0, 0.0817, digest="bnafter",
               config={**config, "unit": {"placement": "bn_after_add"}})
     write_run(root, "resnet110", 1, 0.0650, digest="own", config=config)

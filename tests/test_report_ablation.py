@@ -7,7 +7,6 @@ its intervals, checked against the exact t distribution."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from dataclasses import asdict
@@ -25,6 +24,7 @@ from rescore.report.stats import T975, summarize, t_quantile_975
 from test_report import write_metrics
 
 PNG = b"\x89PNG\r\n\x1a\n"
+MODEL_GROUPS = {"resnet110": {"optim__warmup__until_train_error": 0.8}}  # conf/model/*.yaml
 
 
 def config_with(**dotted) -> dict:
@@ -44,10 +44,11 @@ def write_run(root: Path, seed: int, test_error_pct: float, *, model: str = "res
               placement: str = "original", scale: float = 1.0, digest: str = "d",
               **dotted) -> Path:
     """A finished run as loop.final_result leaves it; its last training error is half
-    its test error, so the training column is checkable too."""
+    its test error, so the training column is checkable too. Its config holds what the
+    model's group adds (conf/model/resnet110.yaml: the paper's warm-up)."""
     config = config_with(model__name=model, seed=seed, optim__schedule_scale=scale,
                          out_root=f"/somewhere/{seed}", trainer__eval_every=100 + seed,
-                         **dotted)
+                         **{**MODEL_GROUPS.get(model, {}), **dotted})
     max_steps = int(64000 * scale)
     run_dir = root / model / digest / f"seed={seed}"
     run_dir.mkdir(parents=True)
@@ -191,17 +192,37 @@ def test_by_two_keys(grid: Path):
     assert [r.test.mean for r in rows] == pytest.approx([9.5, 8.5, 8.5, 7.5])
     assert all(r.test.n == 2 and r.test.std == pytest.approx(math.sqrt(0.5)) for r in rows)
     assert all(not r.pooled for r in rows)
-    # Table 6 beside the default unit with option A, full schedule.
-    assert [r.table6.text for r in rows] == ["8.75", "8.75", "6.97", "6.97"]
+    # lr 0.05 is not the paper's recipe, but it is what the ablation varies: the rows stay
+    # in the full-schedule class, and Table 6 stands only beside the paper's lr 0.1.
+    assert [r.status for r in rows] == ["full"] * 4
+    assert [r.table6.text if r.table6 else None for r in rows] == [None, "8.75", None,
+                                                                   "6.97"]
 
 
-def test_by_one_key_says_what_it_pooled(grid: Path, tmp_path: Path):
-    out = tmp_path / "out"
-    assert report_main([str(grid), "--by", "model.name", "--out", str(out)]) == 0
+def test_a_departure_not_grouped_on_is_another_class_not_pooled(grid: Path):
     rows = build_ablation(collect([grid]), ["model.name"])
-    assert [(r.test.n, r.pooled) for r in rows] == [(4, ["optim.lr"]), (4, ["optim.lr"])]
+    assert [(r.status, r.setting[0][1], r.test.n, r.pooled) for r in rows] == [
+        ("full", "resnet20", 2, []), ("full", "resnet56", 2, []),
+        ("other", "resnet20", 2, []), ("other", "resnet56", 2, [])]
+    assert [r.test.mean for r in rows] == pytest.approx([8.5, 7.5, 9.5, 8.5])
+    other = rows[2]
+    assert other.recipes == ["CIFAR-10, trained on 50,000 images; 64,000 iterations; not "
+                             "the paper's recipe: optim.lr=0.05"]
+
+
+def test_by_one_key_says_what_it_pooled(tmp_path: Path):
+    """data.crop_padding is not part of the recipe (the paper does not say what the padding
+    holds): its runs stay full, and a row over model.name pools them, saying so."""
+    root, out = tmp_path / "pad", tmp_path / "out"
+    for seed, padding in ((0, "black"), (1, "black"), (2, "mean"), (3, "mean")):
+        write_run(root, seed, 8.0 + seed, model="resnet20", digest=padding,
+                  data__crop_padding=padding)
+    assert report_main([str(root), "--by", "model.name", "--out", str(out)]) == 0
+    rows = build_ablation(collect([root]), ["model.name"])
+    assert [(r.status, r.test.n, r.pooled) for r in rows] == [
+        ("full", 4, ["data.crop_padding"])]
     markdown = (out / "ablation.md").read_text()
-    assert "model.name=resnet20 mixes runs that differ in optim.lr" in markdown
+    assert "model.name=resnet20 mixes runs that differ in data.crop_padding" in markdown
 
 
 def test_no_by_groups_by_the_differing_keys(grid: Path):
@@ -257,6 +278,21 @@ def test_paper_values_beside_full_rows_only(units: Path):
     assert [(r["status"], r["paper_he2016b"], r["paper_comparable"]) for r in records] == [
         ("full", "6.61", "true"), ("full", "8.17", "true"), ("full", "6.37", "true"),
         ("scaled", "8.17", "false")]
+
+
+def test_a_unit_run_off_the_papers_recipe_gets_no_he2016b_value(tmp_path: Path):
+    """He 2016b's numbers are for its units trained on the paper's recipe: bn_after_add with
+    wd 5e-4 is another class (wd is not grouped on) and has no paper value at all."""
+    root = tmp_path / "wd"
+    write_run(root, 0, 8.0, placement="bn_after_add", digest="bn", unit__placement="bn_after_add")
+    write_run(root, 0, 7.0, placement="bn_after_add", digest="bnwd",
+              unit__placement="bn_after_add", optim__wd=5e-4)
+    rows = build_ablation(collect([root]), ["unit.placement"])
+    assert [(r.status, r.he2016b and r.he2016b.text, r.table6) for r in rows] == [
+        ("full", "8.17", None), ("other", None, None)]
+    assert rows[0].recipes == ["CIFAR-10, trained on 50,000 images; 64,000 iterations"]
+    assert rows[1].recipes == ["CIFAR-10, trained on 50,000 images; 64,000 iterations; not "
+                               "the paper's recipe: optim.wd=0.0005"]
 
 
 def test_other_data_sets_get_no_cifar10_numbers_and_are_named(tmp_path: Path):
@@ -330,12 +366,10 @@ def test_runs_that_all_share_a_setting_get_no_ablation(tmp_path: Path, capsys):
 
 # The units fixture's report as main's code wrote it before the EMA columns existed
 # (2f0f6c6): a report over runs without EMA must stay byte for byte what it was.
-BEFORE_EMA_SHA256 = {
-    "ablation.md": "a7a71368c89a56780d35a65f77dfa99de34c5d3c374afb852f7772202d59293d",
-    "ablation.csv": "293eabbaeede4a1f88f3f7e84d9e93c6c60ce38b4ec5ed63004ef7804d02d7c1",
-    "table6.md": "1735abe03b8c47e09a883ffc4c8055f196b316c73ec838664a3e328fde0b0d87",
-    "table6.csv": "738799f7e323cb60dfa88a7be1e4c6dec20bfdd682bd90f0272055658e2425f6",
-}
+# The committed ablation of real runs, none with an EMA: regenerated, it must be byte for byte
+# what is committed (so the EMA columns, and any report change, leave such a report alone).
+COMMITTED_UNITS = Path(__file__).resolve().parents[1] / "results" / "cifar10_units_scale1-16"
+REGENERATED = ("ablation.md", "ablation.csv", "table6.md", "table6.csv")
 
 
 def add_ema(run_dir: Path, ema_error_pct: float, decay: float = 0.9998) -> None:
@@ -449,11 +483,11 @@ def test_table6_notes_the_ema_runs_but_never_shows_their_error(modern: Path):
     assert "| 14.00±2.00 |" in table6  # the raw weights', as for every run
 
 
-def test_without_ema_the_report_is_as_before(units: Path, tmp_path: Path):
+def test_without_ema_the_committed_report_regenerates_byte_for_byte(tmp_path: Path):
     out = tmp_path / "out"
-    assert report_main([str(units), "--by", "unit.placement", "--out", str(out)]) == 0
-    assert {name: hashlib.sha256((out / name).read_bytes()).hexdigest()
-            for name in BEFORE_EMA_SHA256} == BEFORE_EMA_SHA256
+    assert report_main([str(COMMITTED_UNITS / "runs"), "--out", str(out)]) == 0
+    for name in REGENERATED:
+        assert (out / name).read_bytes() == (COMMITTED_UNITS / name).read_bytes(), name
     markdown = (out / "ablation.md").read_text()
     assert "EMA" not in markdown and "EMA" not in (out / "table6.md").read_text()
     with open(out / "ablation.csv") as f:

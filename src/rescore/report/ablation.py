@@ -3,7 +3,10 @@ the keys that differ across the runs), statistics over its seeds, beside the pap
 
 Rows are grouped by (class, data set, setting): full, scaled, other and unfinished runs
 (collect.Run.status) and different data sets are never pooled, and each (class, data
-set) gets its own section, titled with both. Per row:
+set) gets its own section, titled with both. A row's class is its runs' apart from the
+grouped keys (Run.status_apart_from): `--by unit.placement` keeps bn_after_add beside
+original in the full (or scaled) section, though bn_after_add alone is not the paper's
+recipe (recipe.py); a departure in any other key still puts a run in "other". Per row:
 - test error: mean, sample std (ddof=1), n and the 95 % Student-t interval of the mean
   (stats.py) of each run's final test error (unfinished runs: their last logged held-out
   error, labelled as not final);
@@ -16,9 +19,10 @@ set) gets its own section, titled with both. Per row:
   set, and the raw final-step error stays the primary column. Rows without EMA show "–";
   without any, the table is as it was before the EMA existed;
 - the paper's value where it has one, on CIFAR-10 only: Table 6 (He et al. 2016) for a
-  Table-6 model with option A and the family's own unit; He et al. 2016b Table 1 or 2
-  (paper.unit_paper_error) for a ResNet-110/164 unit. Beside full-schedule rows it is the
-  comparison; beside any other class it is shown but marked not comparable.
+  Table-6 model with option A trained on the paper's recipe (table6.compares_with_table6);
+  He et al. 2016b Table 1 or 2 (paper.unit_paper_error) for a ResNet-110/164 unit trained
+  on it apart from the unit.* settings and the shortcut option. Beside full-schedule rows
+  it is the comparison; beside any other class it is shown but marked not comparable.
 Runs of one row that differ in another key (one not grouped on) are pooled and the
 report says which keys.
 """
@@ -38,8 +42,8 @@ from .paper import CITATION, FAIL, HE2016B_CITATION, PaperRow, UnitRow, paper_ro
 from .settings import (Setting, differing_keys, flatten, setting_of, setting_order,
                        setting_text, value_text)
 from .stats import Summary, summarize
-from .table6 import (SECTION_HEADINGS, STATUS_ORDER, consecutive_sections, error_of,
-                     has_original_unit)
+from .table6 import (SECTION_HEADINGS, STATUS_ORDER, compares_with_table6,
+                     consecutive_sections, error_of)
 
 UNIT_DEFAULTS = flatten(asdict(UnitConfig()))
 
@@ -90,8 +94,13 @@ class AblationRow:
         return self.status == "full"
 
     @property
+    def keys(self) -> List[str]:
+        return [key for key, _ in self.setting]
+
+    @property
     def recipes(self) -> List[str]:
-        return sorted({r.recipe for r in self.runs})
+        """What the runs were, apart from the grouped keys (the row's setting says those)."""
+        return sorted({r.recipe_apart_from(self.keys) for r in self.runs})
 
     @property
     def iterations(self) -> str:
@@ -101,7 +110,8 @@ class AblationRow:
 def build_ablation(runs: Sequence[Run], keys: Sequence[str]) -> List[AblationRow]:
     groups: Dict[tuple, List[Run]] = {}
     for run in runs:
-        groups.setdefault((run.status, run.data_name, setting_of(run, keys)), []).append(run)
+        groups.setdefault((run.status_apart_from(keys), run.data_name, setting_of(run, keys)),
+                          []).append(run)
     rows = [_row(status, data, setting, members, keys)
             for (status, data, setting), members in groups.items()]
     return sorted(rows, key=lambda r: (STATUS_ORDER[r.status], r.data_name or "~",
@@ -144,19 +154,22 @@ def _unit(run: Run) -> Dict:
 
 
 def table6_value(run: Run) -> Optional[PaperValue]:
-    """He et al. 2016, Table 6: CIFAR-10, option A, the original unit (the CIFAR v1
-    family's own: unit.placement unset or original, identity shortcuts)."""
+    """He et al. 2016, Table 6: CIFAR-10, option A, the paper's recipe with the original
+    unit (the CIFAR v1 family's own: unit.placement unset or original, identity
+    shortcuts), whatever the ablation's keys: a wd=5e-4 row has no Table-6 value."""
     row: Optional[PaperRow] = paper_row(run.model)
-    if row is None or not run.on_cifar10 or run.shortcut != "A" or not has_original_unit(run):
+    if row is None or not compares_with_table6(run):
         return None
     return PaperValue("Table 6", row.error_text(), row.error)
 
 
 def he2016b_value(run: Run) -> Optional[PaperValue]:
-    """He et al. 2016b, Tables 1-2: the CIFAR-10 ResNet-110/164 unit the run built."""
+    """He et al. 2016b, Tables 1-2: the CIFAR-10 ResNet-110/164 unit the run built, trained
+    on the paper's recipe in everything but the unit (and the shortcut option, which
+    unit_paper_error does not compare)."""
     unit = _unit(run)
     placement = run.placement or unit.get("placement")
-    if not run.on_cifar10 or placement is None:
+    if not run.on_cifar10 or placement is None or _departs_beyond_the_unit(run):
         return None
     found: Optional[Tuple[UnitRow, object]] = unit_paper_error(run.model, placement, unit)
     if found is None or found[1] is None:
@@ -166,6 +179,11 @@ def he2016b_value(run: Run) -> Optional[PaperValue]:
     return PaperValue(f"He 2016b {row.table}, {row.case}" + (f" ({row.remark})"
                                                                if row.remark else ""),
                       shown, None if error == FAIL else float(error))
+
+
+def _departs_beyond_the_unit(run: Run) -> bool:
+    return run.departures is None or any(
+        not key.startswith("unit.") and key != "shortcut.option" for key, _ in run.departures)
 
 
 # ----------------------------------------------------------------- the files
@@ -243,7 +261,11 @@ def to_markdown(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
              "the end: the mean over the row's runs of the last logged training error "
              "(running error of the last log window). Paper values are CIFAR-10's, shown "
              f"only beside CIFAR-10 runs: {CITATION}; {HE2016B_CITATION} (median of 5 "
-             "runs; 'fail': above 20 %). They compare only with full-schedule rows.", ""]
+             "runs; 'fail': above 20 %), and only beside runs trained on the paper's recipe "
+             "(apart from the unit, for He 2016b). They compare only with full-schedule "
+             f"rows. A row's class is its runs' apart from {', '.join(keys)}: a setting of "
+             "those that is not the paper's does not move a row out of its schedule's "
+             "section.", ""]
     ema = any_ema(rows)
     if ema:
         lines[-1:-1] = ["", EMA_NOTE]  # a paragraph of its own, before the blank line

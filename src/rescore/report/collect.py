@@ -5,10 +5,11 @@ has no result.json yet: its model, seed and schedule come from Hydra's saved
 .hydra/config.yaml, and it is reported as unfinished, never beside finished runs.
 
 Each finished run is put in one class, reported apart from the others (`Run.status`):
-full (the paper's 64,000 iterations with its milestones, on real CIFAR-10: the only runs
-comparable to the paper), scaled (the paper's schedule times schedule_scale, on CIFAR-10)
-or other (synthetic data, an altered schedule, or a config that does not say), each
-labelled with what it was (`Run.recipe`).
+full (the paper's 64,000 iterations with its milestones and its training recipe, on real
+CIFAR-10: the only runs comparable to the paper), scaled (the same times schedule_scale,
+on CIFAR-10) or other (synthetic data, an altered schedule, a recipe that is not the
+paper's, or a config that does not say), each labelled with what it was (`Run.recipe`,
+which names every departure from the paper's recipe: recipe.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import re
 import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Collection, Dict, Iterable, List, Optional, Tuple
 
 from ..train.schedule import parse_scale, scaled_schedule  # TF-free
 from .paper import ITERATIONS, MILESTONES
+from .recipe import Departure, departures as recipe_departures
 
 Curve = List[Tuple[int, float]]  # (iteration, error as a fraction)
 
@@ -79,17 +82,34 @@ class Run:
         return (self.lr_schedule == "step" and self.base_max_steps == ITERATIONS
                 and tuple(self.base_milestones or ()) == MILESTONES)
 
+    @cached_property
+    def departures(self) -> Optional[Tuple[Departure, ...]]:
+        """Where its training recipe is not the paper's (recipe.py), as (key, "key=value");
+        empty: the paper's recipe; None: no saved config to tell."""
+        if self.config is None:
+            return None
+        return recipe_departures(self.model, self.shortcut, self.placement, self.config)
+
+    def departures_apart_from(self, keys: Collection[str] = ()) -> Tuple[Departure, ...]:
+        return tuple(d for d in self.departures or () if d[0] not in keys)
+
     @property
     def status(self) -> str:
         """full | scaled | other | unfinished: the kinds of runs the report never mixes.
 
-        full: the paper's 64,000 iterations and milestones on real CIFAR-10 (or CIFAR-100),
-        run to the end; scaled: the same schedule times schedule_scale ≠ 1 on real data;
-        other: anything else that finished (synthetic data, altered iterations or
-        milestones, a cosine schedule, unknown). The data set is a section of its own."""
+        full: the paper's 64,000 iterations and milestones and its training recipe
+        (recipe.py) on real CIFAR-10 (or CIFAR-100), run to the end; scaled: the same with
+        schedule_scale ≠ 1; other: anything else that finished (synthetic data, altered
+        iterations or milestones, a cosine schedule, cutout, wd 5e-4, option B, another
+        unit, bfloat16, …, unknown). The data set is a section of its own."""
+        return self.status_apart_from(())
+
+    def status_apart_from(self, keys: Collection[str]) -> str:
+        """The class the run would have if the config keys `keys` were the paper's: an
+        ablation over unit.placement keeps its placements in one class (ablation.py)."""
         if not (self.has_result and self.finished):
             return "unfinished"
-        if not (self.on_real_data and self.paper_schedule):
+        if not (self.on_real_data and self.paper_schedule) or self.departures_apart_from(keys):
             return "other"
         if self.schedule_scale == 1 and self.max_steps == ITERATIONS:
             return "full"
@@ -125,8 +145,15 @@ class Run:
 
     @property
     def recipe(self) -> str:
-        """What the run was, for the report's section titles and runs.csv."""
-        return f"{self.data_text}; {self.schedule_text}"
+        """What the run was, for the report's section titles and runs.csv: data, schedule
+        and every departure from the paper's training recipe."""
+        return self.recipe_apart_from(())
+
+    def recipe_apart_from(self, keys: Collection[str]) -> str:
+        """The recipe without the departures in `keys` (an ablation's columns say them)."""
+        differs = ", ".join(text for _, text in self.departures_apart_from(keys))
+        return f"{self.data_text}; {self.schedule_text}" + (
+            f"; not the paper's recipe: {differs}" if differs else "")
 
 
 REAL_TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000}  # both training sets

@@ -106,6 +106,8 @@ def _fig6_label(run: Run, family: str) -> str:
         label += " (unfinished)"
     if run.status == "other" or not run.on_cifar10:
         label += f" ({run.data_text.split(',')[0]}, {run.max_steps or '?'} it.)"
+    if run.departures:
+        label += " (not the paper's recipe)"
     return label
 
 

@@ -14,10 +14,12 @@ import typing
 from dataclasses import asdict, fields, is_dataclass
 from enum import Enum
 from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..config import Config, result_defining
-from .collect import Run
+
+if TYPE_CHECKING:  # collect.py reads run recipes through recipe.py, which uses this module
+    from .collect import Run
 
 UNKNOWN = "?"  # the value of every key for a run without a saved config
 Setting = Tuple[Tuple[str, Any], ...]  # ((key, value), ...) in the order asked for
@@ -63,7 +65,13 @@ def run_settings(run: Run) -> Optional[Dict[str, Any]]:
     the run saved no config."""
     if not run.config:
         return None
-    return {**defaults(), **flatten(result_defining(run.config))}
+    return config_settings(run.config)
+
+
+def config_settings(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """Every result-defining dotted key of a saved config, the schema's defaults filled in
+    for the keys it does not hold."""
+    return {**defaults(), **flatten(result_defining(dict(config)))}
 
 
 def all_keys(runs: Iterable[Run]) -> List[str]:
