@@ -1,3 +1,8 @@
 """rescore: reproduce He et al. 2016 (Deep Residual Learning) CIFAR-10 results in TensorFlow."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("rescore")  # pyproject.toml's, the one place it is written
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"
