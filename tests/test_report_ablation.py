@@ -364,10 +364,9 @@ def test_runs_that_all_share_a_setting_get_no_ablation(tmp_path: Path, capsys):
 
 # ----------------------------------------------------------------- EMA (optim.ema.decay)
 
-# The units fixture's report as main's code wrote it before the EMA columns existed
-# (2f0f6c6): a report over runs without EMA must stay byte for byte what it was.
-# The committed ablation of real runs, none with an EMA: regenerated, it must be byte for byte
-# what is committed (so the EMA columns, and any report change, leave such a report alone).
+# A regression check, labelled as one: the committed ablation of real runs (none with an
+# EMA) regenerates byte for byte, so a change to the report that alters committed results
+# must regenerate them in the same commit. The EMA's absence is asserted directly below.
 COMMITTED_UNITS = Path(__file__).resolve().parents[1] / "results" / "cifar10_units_scale1-16"
 REGENERATED = ("ablation.md", "ablation.csv", "table6.md", "table6.csv")
 

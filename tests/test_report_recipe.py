@@ -182,11 +182,15 @@ def test_a_run_without_config_keeps_its_old_class(tmp_path: Path):
 
 
 def test_table6_asks_for_option_a_as_the_ablation_does(tmp_path: Path):
-    """Table 6 is option A's: a net not known to be built with it (no shortcut recorded)
-    gets no Table-6 value even where no departure is named; option B is a departure."""
-    unknown = one_run(tmp_path / "unknown", shortcut=None)
-    assert unknown.departures == () and not compares_with_table6(unknown)
-    assert build_rows([unknown])[0].paper is None
+    """Table 6 is option A's. With no shortcut recorded (a run still training, an old
+    result.json) the config decides: unset is a Table-6 net's own, A; a configured B is
+    not; option B as built is a departure."""
+    unset = one_run(tmp_path / "unset", shortcut=None)
+    assert unset.departures == () and compares_with_table6(unset)
+    assert build_rows([unset])[0].paper is not None
+    configured_b = one_run(tmp_path / "configured_b", shortcut=None, shortcut__option="B")
+    assert not compares_with_table6(configured_b)
+    assert build_rows([configured_b])[0].paper is None
     option_b = one_run(tmp_path / "b", shortcut="B")
     assert option_b.departures == (("shortcut.option",
                                     "shortcut.option=B (resnet20's own)"),)
@@ -246,3 +250,19 @@ def test_shipped_shortcut_b_and_unit_groups_depart():
     config = composed("shortcut=B", "unit=bn_after_add")
     assert [text for _, text in departures("resnet20", "B", "bn_after_add", config)] == [
         "shortcut.option=B", "unit.placement=bn_after_add"]
+
+
+def test_grouping_by_swa_start_sets_aside_swas_own_settings_too(tmp_path: Path):
+    """optim.swa.lr and .every are departures only because SWA is on: an ablation over
+    optim.swa.start must not push its SWA rows into 'other' for them."""
+    run = one_run(tmp_path, optim__swa__start=48000)
+    assert run.status == "other"
+    assert run.status_apart_from(["optim.swa.start"]) == "full"
+    assert run.status_apart_from(["optim.swa.lr"]) == "other"
+
+
+def test_a_validation_split_is_a_departure(tmp_path: Path):
+    """Table 6's models trained on all 50k images; the 45k/5k split only chose the schedule."""
+    run = one_run(tmp_path, data__val_split=5000)
+    assert ("data.val_split", "data.val_split=5000") in run.departures
+    assert run.status == "other" and build_rows([run])[0].paper is None

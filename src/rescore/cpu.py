@@ -203,7 +203,11 @@ def onednn_active() -> Optional[bool]:
 def onednn_state(choice: OneDnnChoice, active: Optional[bool]) -> str:
     """on | off | TensorFlow's default: TensorFlow's own answer when it is loaded, else
     what was chosen."""
-    enabled = active if active is not None else choice.enabled
+    return onednn_word(active if active is not None else choice.enabled)
+
+
+def onednn_word(enabled: Optional[bool]) -> str:
+    """How logs and records say oneDNN's state (None: left to TensorFlow's default)."""
     return {True: "on", False: "off", None: "TensorFlow's default"}[enabled]
 
 

@@ -24,7 +24,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def onednn_state() -> Dict:
+def onednn_record() -> Dict:
     """oneDNN as TensorFlow runs it (`enabled`), the variable it read, and who set it."""
     return {"enabled": cpu.onednn_active(), cpu.ONEDNN_VAR: os.environ.get(cpu.ONEDNN_VAR),
             "decided_by": cpu.choose_at_startup().decided_by}
@@ -42,7 +42,7 @@ def machine_info() -> Dict:
     return {"cpu": this_cpu.model, "cpu_family_model": this_cpu.family_model,
             "isa": cpu.isa_level(this_cpu.flags),
             "cpu_flags": [f for f in cpu.ISA_FLAGS if f in this_cpu.flags],
-            "onednn": onednn_state(), "logical_cores": os.cpu_count(),
+            "onednn": onednn_record(), "logical_cores": os.cpu_count(),
             "usable_cores": cpu.usable_cores(),
             "gpus": gpus, "tensorflow": tf.__version__, "keras": keras.__version__,
             "python": platform.python_version(), "platform": platform.platform(),

@@ -9,6 +9,8 @@ from typing import List, Optional, Tuple
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ..errors import ConfigError
+
 
 @dataclass
 class BenchOptions:
@@ -31,9 +33,9 @@ def split_overrides(argv: List[str]) -> Tuple[BenchOptions, List[str]]:
                                  OmegaConf.from_dotlist(ours))
     except OmegaConfBaseException as err:  # an unknown bench.* key, or a wrong type
         valid = ", ".join(f"bench.{f.name}" for f in fields(BenchOptions))
-        raise ValueError(f"{str(err).splitlines()[0]} (valid: {valid})") from err
+        raise ConfigError(f"{str(err).splitlines()[0]} (valid: {valid})") from err
     options = OmegaConf.to_object(merged)
     for key in ("steps", "warmup_steps", "rounds"):
         if getattr(options, key) < 1:
-            raise ValueError(f"bench.{key} must be >= 1, got {getattr(options, key)}")
+            raise ConfigError(f"bench.{key} must be >= 1, got {getattr(options, key)}")
     return options, rest

@@ -249,6 +249,6 @@ def summary(r: Dict) -> str:
 
 
 def onednn_label(state: Dict) -> str:
-    """'on (rescore)', 'off (user)', … from machine.onednn_state()."""
+    """'on (rescore)', 'off (user)', … from machine.onednn_record()."""
     enabled = {True: "on", False: "off", None: "unknown"}[state["enabled"]]
     return f"{enabled} ({state['decided_by']})"

@@ -22,7 +22,7 @@ def start(argv: Optional[List[str]]) -> Tuple[BenchOptions, "Config"]:
     does, before anything is measured."""
     try:
         return _start(list(sys.argv[1:] if argv is None else argv))
-    except (ConfigError, ValueError) as err:
+    except ConfigError as err:
         print(f"rescore.bench: error: {err}", file=sys.stderr)
         sys.exit(ConfigError.exit_code)
 

@@ -26,7 +26,7 @@ from typing import Collection, Dict, Iterable, List, Optional, Tuple
 
 from ..train.schedule import parse_scale, scaled_schedule  # TF-free
 from .paper import ITERATIONS, MILESTONES
-from .recipe import Departure, departures as recipe_departures
+from .recipe import SWA_SETTINGS, Departure, departures as recipe_departures
 
 Curve = List[Tuple[int, float]]  # (iteration, error as a fraction)
 
@@ -91,7 +91,10 @@ class Run:
         return recipe_departures(self.model, self.shortcut, self.placement, self.config)
 
     def departures_apart_from(self, keys: Collection[str] = ()) -> Tuple[Departure, ...]:
-        return tuple(d for d in self.departures or () if d[0] not in keys)
+        """The departures outside `keys`; a key covers the settings that only exist with it
+        (grouping by optim.swa.start also sets aside SWA's rate and interval)."""
+        covered = set(keys) | {k for key in keys for k in DEPENDENT_KEYS.get(key, ())}
+        return tuple(d for d in self.departures or () if d[0] not in covered)
 
     @property
     def status(self) -> str:
@@ -156,6 +159,7 @@ class Run:
             f"; not the paper's recipe: {differs}" if differs else "")
 
 
+DEPENDENT_KEYS = {"optim.swa.start": SWA_SETTINGS}  # named only with the key's switch on
 REAL_TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000}  # both training sets
 DATA_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "synthetic": "synthetic data"}
 

@@ -103,7 +103,7 @@ def published_folder(result: dict) -> Path:
     """<model>/<config digest>/seed=<n>[.restart<k>], as rescore names the run's folder
     (conf/config.yaml's hydra.run.dir; rundir.py for a restart)."""
     folder = Path(result["model"], result["config_digest"], f"seed={result['seed']}")
-    restart = restart_number(result["config"].get("trainer", {}).get("restart", False))
+    restart = restart_number(((result["config"] or {}).get("trainer") or {}).get("restart", False))
     return restart_dir_path(folder, restart) if restart else folder
 
 

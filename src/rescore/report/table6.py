@@ -132,8 +132,18 @@ def compares_with_table6(run: Run) -> bool:
     "we use identity shortcuts in all cases", §4.2; ablation.table6_value asks the same) and
     the paper's training recipe, unit included (recipe.py). Its schedule is the section's
     business: a scaled run keeps the number, under a heading that says not comparable."""
-    return (run.on_cifar10 and run.shortcut == SHORTCUT and run.departures is not None
+    return (run.on_cifar10 and built_with_option_a(run) and run.departures is not None
             and not run.departures)
+
+
+def built_with_option_a(run: Run) -> bool:
+    """result.json records the shortcut built; a run still training (or an old result.json)
+    has only its config, where `shortcut=default` is null: the model's own, which for Table
+    6's nets is A (models/cifar.py)."""
+    if run.shortcut is not None:
+        return run.shortcut == SHORTCUT
+    configured = ((run.config or {}).get("shortcut") or {}).get("option")
+    return run.model in TABLE6 and configured in (None, SHORTCUT)
 
 
 def _row(members: List[Run], params: Optional[int]) -> Row:

@@ -145,8 +145,7 @@ def _distinct(values) -> List:
 
 def segment_line(record: Dict[str, Any], number: int) -> str:
     """The run log's line for a segment, saying what its record says."""
-    onednn = {True: "on", False: "off", None: "TensorFlow's default"}[
-        record["onednn"]["enabled"]]
+    onednn = cpu.onednn_word(record["onednn"]["enabled"])
     slurm = ("" if record["slurm_job_id"] is None else
              f"; SLURM job {record['slurm_job_id']} (restart {record['slurm_restart_count']})")
     return (f"segment {number} of this run ({SEGMENTS_NAME}), from iteration "
