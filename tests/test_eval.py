@@ -117,6 +117,22 @@ def test_eval_makes_the_cpu_choice_training_makes_and_prints_it(run_dir: Path):
     assert "oneDNN off (user: TF_ENABLE_ONEDNN_OPTS set by the user)" in off.stdout
 
 
+@pytest.mark.slow
+def test_eval_says_whether_it_runs_where_the_run_trained(run_dir: Path, tmp_path: Path,
+                                                          capsys):
+    assert eval_main(run_dir) == 0
+    assert ("  trained on      the same CPU model and oneDNN state as the run's last stretch "
+            "(segments.jsonl)") in capsys.readouterr().out
+    moved = copy_run(run_dir, tmp_path)
+    lines = (moved / "segments.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1])
+    last["cpu"] = "AMD EPYC 7B13"
+    (moved / "segments.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(last)]) + "\n")
+    assert eval_main(moved) == 0
+    assert ("  trained on      CPU AMD EPYC 7B13 in the run's last stretch (segments.jsonl), "
+            "not this machine's") in capsys.readouterr().out
+
+
 def test_a_onednn_value_tensorflow_ignores_exits_2_before_anything():
     from rescore.cpu import CHOSEN_BY_RESCORE_VAR, ONEDNN_VAR
 

@@ -98,6 +98,9 @@ def report(path: Path, target, outcome) -> str:
             f"  val_loss        {outcome.val_loss!r}"
             + _against(target, "val_loss", outcome.val_loss)]
     lines += [f"  machine         {machine_line()}"]
+    trained = training_machine_line(target)
+    if trained:
+        lines += [f"  trained on      {trained}"]
     lines += [f"  note: {note}" for note in target.notes]
     return "\n".join(lines)
 
@@ -108,6 +111,28 @@ def machine_line() -> str:
     choice = cpu.choose_at_startup()
     state = cpu.onednn_state(choice, cpu.onednn_active())
     return f"{cpu.read_cpu().model}; oneDNN {state} ({choice.decided_by}: {choice.why})"
+
+
+def training_machine_line(target) -> Optional[str]:
+    """This machine against the one the run's last stretch trained on (segments.jsonl):
+    bit-for-bit equality with result.json needs the same CPU kind and oneDNN state. None
+    for a lone weights file or a run older than segments.jsonl."""
+    from ..train.provenance import read_segments
+
+    if target.expected_from is None or target.expected_from.name != "result.json":
+        return None
+    segments = read_segments(target.expected_from.parent)
+    if not segments:
+        return None
+    last = segments[-1]
+    here = cpu.onednn_active()
+    differs = ([f"CPU {last['cpu']}"] if last["cpu"] != cpu.read_cpu().model else []) + \
+        ([f"oneDNN {cpu.onednn_word(last['onednn']['enabled'])}"]
+         if here is not None and last["onednn"]["enabled"] != here else [])
+    if not differs:
+        return "the same CPU model and oneDNN state as the run's last stretch (segments.jsonl)"
+    return (f"{', '.join(differs)} in the run's last stretch (segments.jsonl), not this "
+            f"machine's: the numbers may differ from result.json's in their last digits")
 
 
 def _sha_check(target) -> str:
