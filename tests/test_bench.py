@@ -134,3 +134,16 @@ def test_a_bad_bench_argument_exits_2_with_one_line_before_measuring(argv, messa
     err = capsys.readouterr().err
     assert err.startswith("rescore.bench: error: ") and message in err
     assert err.count("\n") == 1
+
+
+def test_an_isa_cap_is_recorded_so_its_figures_stand_apart(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 makes an AVX-512 CPU run AVX2 kernels: such figures are not
+    of the CPU's own kind, and the JSON must say so (results/bench/table.py splits on it)."""
+    from rescore.bench.machine import ISA_CAP_VARS, isa_cap
+
+    for var in ISA_CAP_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert isa_cap() is None
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert isa_cap() == {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}

@@ -26,8 +26,12 @@ def number(value, digits=2):
 
 
 def cpu_kind(machine: Dict) -> str:
-    """'AMD EPYC, ISA avx512_bf16': what the tables are split by."""
-    return f"{machine['cpu']}, ISA {machine.get('isa') or isa_level(machine['cpu_flags'])}"
+    """'AMD EPYC, ISA avx512_bf16': what the tables are split by; figures measured with the
+    ISA capped (machine.isa_cap: ONEDNN_MAX_CPU_ISA, …) are a kind of their own."""
+    kind = f"{machine['cpu']}, ISA {machine.get('isa') or isa_level(machine['cpu_flags'])}"
+    cap = machine.get("isa_cap")
+    return kind + (", capped: " + ", ".join(f"{k}={v}" for k, v in sorted(cap.items()))
+                   if cap else "")
 
 
 def as_recorded(machine: Dict) -> str:

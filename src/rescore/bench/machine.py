@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from .. import cpu
 from ..code_version import code_commit
@@ -46,4 +46,16 @@ def machine_info() -> Dict:
             "usable_cores": cpu.usable_cores(),
             "gpus": gpus, "tensorflow": tf.__version__, "keras": keras.__version__,
             "python": platform.python_version(), "platform": platform.platform(),
-            "rescore_commit": code_commit()}
+            "rescore_commit": code_commit(), "isa_cap": isa_cap()}
+
+
+# Variables that make oneDNN (TensorFlow's and PyTorch's) and PyTorch's ATen use a narrower
+# ISA than the CPU has: how one CPU can stand in for an AVX2-only one. A figure measured so
+# is not of this CPU kind, and the tables say so (results/bench/table.py).
+ISA_CAP_VARS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+
+
+def isa_cap() -> Optional[Dict[str, str]]:
+    """The ISA-capping variables set for this process; None when none is."""
+    found = {var: os.environ[var] for var in ISA_CAP_VARS if os.environ.get(var)}
+    return found or None

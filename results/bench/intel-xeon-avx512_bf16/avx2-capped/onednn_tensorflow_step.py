@@ -1,0 +1,19 @@
+import os, sys
+sys.path.insert(0, "/work/main/src")
+from rescore import cpu
+cpu.choose_at_startup()
+from rescore.config import compose_settings
+from rescore.train.loop import configure_tensorflow
+c = compose_settings(["model=resnet20"])
+configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+import tensorflow as tf
+from rescore.train.build import build_run
+run = build_run(c)
+idx = run.order.indices(0)
+x = tf.constant(run.splits.x_train[idx]); y = tf.constant(run.splits.y_train[idx])
+for i in range(3):
+    run.train_step(x, y, tf.constant(i, tf.int64), tf.constant(0.1))
+print("=== MEASURE", flush=True)
+for i in range(4):
+    out = run.train_step(x, y, tf.constant(i, tf.int64), tf.constant(0.1))
+float(out["loss"])
