@@ -1,3 +1,5 @@
+"""Sum oneDNN verbose exec lines after the "=== MEASURE" marker per (primitive, pass, kernel),
+per training step (ResNet-20 runs 19 convolutions forward per step)."""
 import sys, collections
 lines = open(sys.argv[1]).read().split("=== MEASURE")[-1].splitlines()
 agg = collections.defaultdict(lambda: [0, 0.0])

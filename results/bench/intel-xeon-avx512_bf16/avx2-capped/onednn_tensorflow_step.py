@@ -1,5 +1,9 @@
+"""4 training steps of rescore's ResNet-20 (after 3 warm-up ones) for oneDNN's verbose log.
+Run: ONEDNN_MAX_CPU_ISA=AVX2 ONEDNN_VERBOSE=1 python onednn_tensorflow_step.py > tf.txt 2>&1
+(add TF_NUM_INTEROP_THREADS=1 for one op at a time), then python onednn_per_step.py tf.txt."""
 import os, sys
-sys.path.insert(0, "/work/main/src")
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "src"))  # the repository's
 from rescore import cpu
 cpu.choose_at_startup()
 from rescore.config import compose_settings
