@@ -56,6 +56,15 @@ def run_dirs(out_root: Path) -> List[Path]:
                   | {p.parent for p in Path(out_root).rglob("checkpoints")})
 
 
+def trained_run(tmp_path_factory, args: Sequence[str]) -> Path:
+    """The run folder of `python -m rescore ARGS`, trained through the CLI in a fresh folder
+    (a module fixture's body: tests then read or copy what it left)."""
+    cwd = tmp_path_factory.mktemp("trained")
+    proc = run_cli(args, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return only_run_dir(cwd / "outputs")
+
+
 def only_run_dir(out_root: Path) -> Path:
     found = run_dirs(out_root)
     assert len(found) == 1, found

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from _checks import RESNET8_PARAMS
-from _faults import cli_env, only_run_dir, result, run_cli, tiny
+from _faults import cli_env, only_run_dir, result, run_cli, tiny, trained_run
 from rescore.data.cifar10 import ENV_ROOT
 
 TRAIN_IMAGES, VAL_SPLIT, TEST_IMAGES, EVAL_BATCH = 64, 16, 100, 30
@@ -32,10 +32,7 @@ RUN = tiny(12, 6, f"data.val_split={VAL_SPLIT}", f"data.synthetic_test={TEST_IMA
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    cwd = tmp_path_factory.mktemp("trained")
-    proc = run_cli(RUN, cwd=cwd)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return only_run_dir(cwd / "outputs")
+    return trained_run(tmp_path_factory, RUN)
 
 
 def eval_cli(*args, module=("rescore", "eval"), cwd=None) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from _faults import cli_env, only_run_dir, result, run_cli, tiny
+from _faults import cli_env, result, tiny, trained_run
 from rescore.report.publish import PUBLISHED_FILES, PUBLISHED_IF_PRESENT, main
 
 RUN = tiny(8, 4)
@@ -27,10 +27,7 @@ RUN = tiny(8, 4)
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    cwd = tmp_path_factory.mktemp("trained")
-    proc = run_cli(RUN, cwd=cwd)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return only_run_dir(cwd / "outputs")
+    return trained_run(tmp_path_factory, RUN)
 
 
 def copy_of(run_dir: Path, where: Path, seed: str = "seed=0") -> Path:
