@@ -353,3 +353,27 @@ def test_a_unit_ablation_gets_no_table6_value_and_is_not_drawn_as_fig6s_net(tmp_
     paper = {r.config_digest: r.paper for r in build_rows(runs)}
     assert paper["bnafter"] is None and paper["own"].error == 6.43  # Table 6, ResNet-110
     assert representative_runs(runs)["resnet110"].config_digest == "own"
+
+
+def test_runs_csv_says_what_eval_checks_and_which_code_and_cpu_trained(tmp_path: Path):
+    """runs.csv carries result.json's weights_sha256 and its segments' commits and CPUs
+    (a run resumed with newer code lists both, in order; an unknown commit is named), and
+    a run folder under the report's folder is given relative to it."""
+    root = tmp_path / "report"
+    resumed = write_run(root / "runs", "resnet20", 0, 0.085)
+    result = json.loads((resumed / "result.json").read_text())
+    result["weights_sha256"] = "ab" * 32
+    result["segments"] = {"count": 3, "rescore_commits": ["7347bd3aa", None, "d501636bb"],
+                          "cpus": ["Intel(R) Xeon(R) Processor"]}
+    (resumed / "result.json").write_text(json.dumps(result))
+    elsewhere = write_run(tmp_path / "elsewhere", "resnet20", 1, 0.09)  # no segments
+    assert report_main([str(root), str(tmp_path / "elsewhere"), "--out", str(root)]) == 0
+    with open(root / "runs.csv") as f:
+        by_seed = {r["seed"]: r for r in csv.DictReader(f)}
+    assert (by_seed["0"]["weights_sha256"], by_seed["0"]["rescore_commits"],
+            by_seed["0"]["cpus"], by_seed["0"]["path"]) == (
+        "ab" * 32, "7347bd3aa; unknown; d501636bb", "Intel(R) Xeon(R) Processor",
+        "runs/resnet20/abc123/seed=0")
+    assert (by_seed["1"]["weights_sha256"], by_seed["1"]["rescore_commits"],
+            by_seed["1"]["cpus"], by_seed["1"]["path"]) == (
+        "0" * 64, "", "", str(elsewhere.resolve()))

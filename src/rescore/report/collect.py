@@ -62,6 +62,12 @@ class Run:
     lr_schedule: str = "step"  # optim.schedule: the paper's step drops, or cosine
     placement: Optional[str] = None  # the unit placement it was built with (result.json)
     config: Optional[Dict] = None  # the whole config as saved, for the ablation report
+    # Provenance, from result.json: the final weights' hash (what `rescore eval` checks)
+    # and, from its `segments` summary, every rescore commit and CPU the run trained with
+    # in the order they came (empty for a run older than segments.jsonl).
+    weights_sha256: Optional[str] = None
+    commits: Tuple[str, ...] = ()
+    cpus: Tuple[str, ...] = ()
 
     @property
     def has_result(self) -> bool:
@@ -276,7 +282,17 @@ def _from_result(run_dir: Path, result: Dict) -> Run:
                wall_time_s=result.get("wall_time_s"),
                images_per_sec=result.get("images_per_sec"),
                placement=result.get("placement"), config=result.get("config") or None,
-               **recipe_fields(result.get("config")))
+               weights_sha256=result.get("weights_sha256"),
+               **provenance_fields(result.get("segments")), **recipe_fields(result.get("config")))
+
+
+def provenance_fields(summary: Optional[Dict]) -> Dict:
+    """Run.commits and Run.cpus from result.json's `segments` summary (train/provenance.py);
+    an unknown commit (a folder install) is "unknown" rather than dropped, so a run that
+    spans one is seen to."""
+    summary = summary or {}
+    return {"commits": tuple(c or "unknown" for c in summary.get("rescore_commits") or ()),
+            "cpus": tuple(c or "unknown" for c in summary.get("cpus") or ())}
 
 
 def _fraction(value) -> Optional[float]:
