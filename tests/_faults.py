@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,20 @@ def trained_run(tmp_path_factory, args: Sequence[str]) -> Path:
     proc = run_cli(args, cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return only_run_dir(cwd / "outputs")
+
+
+def eval_cli(*args, module=("rescore", "eval"), cwd=None) -> subprocess.CompletedProcess:
+    """`python -m rescore eval ARGS` as a user runs it, in a process of its own."""
+    command = [sys.executable, "-m", *module, *map(str, args)]
+    return subprocess.run(command, cwd=cwd, env=cli_env(), text=True, capture_output=True,
+                          timeout=300)
+
+
+def printed(stdout: str, key: str) -> str:
+    """The value `rescore eval` printed for `key` (its "  key   value" lines)."""
+    match = re.search(rf"^  {key}\s+(\S+)", stdout, re.MULTILINE)
+    assert match, stdout
+    return match.group(1)
 
 
 def only_run_dir(out_root: Path) -> Path:

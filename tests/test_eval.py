@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from _checks import RESNET8_PARAMS
-from _faults import cli_env, only_run_dir, result, run_cli, tiny, trained_run
+from _faults import (cli_env, eval_cli, only_run_dir, printed, result, run_cli, tiny,
+                     trained_run)
 from rescore.data.cifar10 import ENV_ROOT
 
 TRAIN_IMAGES, VAL_SPLIT, TEST_IMAGES, EVAL_BATCH = 64, 16, 100, 30
@@ -33,18 +34,6 @@ RUN = tiny(12, 6, f"data.val_split={VAL_SPLIT}", f"data.synthetic_test={TEST_IMA
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     return trained_run(tmp_path_factory, RUN)
-
-
-def eval_cli(*args, module=("rescore", "eval"), cwd=None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", *module, *map(str, args)]
-    return subprocess.run(command, cwd=cwd, env=cli_env(), text=True, capture_output=True,
-                          timeout=300)
-
-
-def printed(stdout: str, key: str) -> str:
-    match = re.search(rf"^  {key}\s+(\S+)", stdout, re.MULTILINE)
-    assert match, stdout
-    return match.group(1)
 
 
 def eval_main(*args):

@@ -11,15 +11,12 @@ copies of it, altered the way a user's folder could be.
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from _faults import cli_env, result, tiny, trained_run
+from _faults import eval_cli, printed, result, tiny, trained_run
 from rescore.report.publish import PUBLISHED_FILES, PUBLISHED_IF_PRESENT, main
 
 RUN = tiny(8, 4)
@@ -98,11 +95,9 @@ def test_published_folder_alone_reproduces_the_test_error_with_rescore_eval(
     assert main([str(run), "--to", str(dest)]) == 0
     shutil.rmtree(run)  # nothing of the run folder is left but what was published
     published = dest.joinpath(*run_dir.parts[-3:])
-    proc = subprocess.run([sys.executable, "-m", "rescore", "eval", str(published)],
-                          env=cli_env(), text=True, capture_output=True, timeout=300)
+    proc = eval_cli(published)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    printed = re.search(r"^  test_error\s+(\S+)", proc.stdout, re.MULTILINE).group(1)
-    assert float(printed) == result(run_dir)["test_error"]
+    assert float(printed(proc.stdout, "test_error")) == result(run_dir)["test_error"]
     assert "equals result.json's exactly" in proc.stdout
 
 

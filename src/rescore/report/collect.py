@@ -283,7 +283,8 @@ def _from_result(run_dir: Path, result: Dict) -> Run:
                images_per_sec=result.get("images_per_sec"),
                placement=result.get("placement"), config=result.get("config") or None,
                weights_sha256=result.get("weights_sha256"),
-               **provenance_fields(result.get("segments")), **recipe_fields(result.get("config")))
+               **provenance_fields(result.get("segments")),
+               **recipe_fields(result.get("config")))
 
 
 def provenance_fields(summary: Optional[Dict]) -> Dict:

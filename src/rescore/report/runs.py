@@ -14,7 +14,8 @@ from .collect import Run
 from .table6 import error_of, scale_text
 
 FIELDS = ["model", "seed", "status", "schedule_scale", "steps", "max_steps", "error_pct",
-          "error_from", "wall_time_s", "images_per_sec", "config_digest", "recipe", "weights_sha256", "rescore_commits", "cpus", "path"]
+          "error_from", "wall_time_s", "images_per_sec", "config_digest", "recipe",
+          "weights_sha256", "rescore_commits", "cpus", "path"]
 
 
 def to_runs_csv(runs: List[Run], out_dir: Optional[Path] = None) -> str:
