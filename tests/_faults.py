@@ -51,10 +51,18 @@ def start_cli(args: Sequence[str], cwd: Path, **env: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+def folders_holding(out_root: Path, name: str) -> List[Path]:
+    """Every folder under out_root with an entry called `name`. Safe beside a live run:
+    a checkpoint is written to a `*_temp` folder and renamed, so a folder can vanish
+    mid-walk (Path.rglob then raises FileNotFoundError; os.walk skips it)."""
+    return sorted(Path(top) for top, dirs, files in os.walk(out_root)
+                  if name in dirs or name in files)
+
+
 def run_dirs(out_root: Path) -> List[Path]:
     """Every run folder (one holding metrics.jsonl or checkpoints) under out_root."""
-    return sorted({p.parent for p in Path(out_root).rglob("metrics.jsonl")}
-                  | {p.parent for p in Path(out_root).rglob("checkpoints")})
+    return sorted(set(folders_holding(out_root, "metrics.jsonl"))
+                  | set(folders_holding(out_root, "checkpoints")))
 
 
 def trained_run(tmp_path_factory, args: Sequence[str]) -> Path:
@@ -91,7 +99,9 @@ def train_steps(run_dir: Path) -> List[int]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # A live run may be mid-write: only lines ended by their newline are whole records.
+    lines = path.read_text().split("\n")[:-1]
+    records = [json.loads(line) for line in lines if line.strip()]
     return [r["step"] for r in records if r["split"] == "train"]
 
 

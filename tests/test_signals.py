@@ -9,16 +9,16 @@ import time
 
 import pytest
 
-from _faults import (checkpoint_steps, only_run_dir, result, run_cli, start_cli, tiny,
-                     train_steps)
+from _faults import (checkpoint_steps, folders_holding, only_run_dir, result, run_cli,
+                     start_cli, tiny, train_steps)
 
 
 def wait_for_step(out_root, at_least, proc, timeout=240.0):
     """Poll until the run has logged iteration `at_least`; the last logged iteration."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        folders = list(out_root.rglob("metrics.jsonl"))
-        steps = train_steps(folders[0].parent) if folders else []
+        folders = folders_holding(out_root, "metrics.jsonl")
+        steps = train_steps(folders[0]) if folders else []
         if steps and steps[-1] >= at_least:
             return steps[-1]
         assert proc.poll() is None, f"run ended early: {proc.communicate()[0][-3000:]}"
