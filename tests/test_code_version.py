@@ -1,5 +1,6 @@
 """Which rescore code runs (code_version.py): a checkout's commit, never the commit of a
-repository that merely contains an installed copy, and pip's record for an installed one.
+repository that merely contains an installed copy, and for an installed one pip's record
+or the commit setuptools-scm wrote into its version.
 
 The checkouts and installed copies are made in tmp folders: a git repository with a
 package committed in it, a copy of that package left untracked inside it (site-packages in
@@ -13,7 +14,7 @@ import subprocess
 import pytest
 
 from rescore.code_version import checkout_commit, code_commit, commit_from_direct_url, \
-    installed_commit
+    commit_from_version, installed_commit
 
 PIP_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -78,14 +79,14 @@ def test_a_copy_outside_any_repository_has_no_commit(tmp_path):
     assert code_commit(copy) is None  # no installed metadata for this copy either
 
 
-def site_with_install(tmp_path, direct_url):
+def site_with_install(tmp_path, direct_url, version="0.1.0"):
     """A site folder holding rescore and its dist-info as pip writes them."""
     site = tmp_path / "site"
     (site / "rescore").mkdir(parents=True)
     (site / "rescore" / "__init__.py").write_text("")
-    info = site / "rescore-0.1.0.dist-info"
+    info = site / f"rescore-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rescore\nVersion: 0.1.0\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: rescore\nVersion: {version}\n")
     if direct_url is not None:
         (info / "direct_url.json").write_text(json.dumps(direct_url))
     return site
@@ -97,11 +98,37 @@ def test_an_install_from_git_gives_the_commit_pip_recorded(tmp_path):
     assert installed_commit(site / "rescore", [str(site)]) == PIP_COMMIT
 
 
-def test_an_install_from_a_folder_or_the_index_has_no_commit(tmp_path):
-    folder = site_with_install(tmp_path / "a", {"url": "file:///src/rescore", "dir_info": {}})
+def test_an_install_without_git_metadata_or_from_the_index_has_no_commit(tmp_path):
+    folder = site_with_install(tmp_path / "a", FOLDER_INSTALL)  # built without git: 0.1.0
     assert installed_commit(folder / "rescore", [str(folder)]) is None
     index = site_with_install(tmp_path / "b", None)  # no direct_url.json at all
     assert installed_commit(index / "rescore", [str(index)]) is None
+
+
+FOLDER_INSTALL = {"url": "file:///src/rescore", "dir_info": {}}
+
+
+@pytest.mark.parametrize("version, commit", [
+    ("0.1.1.dev170+g818b90ae7", "818b90ae7"),  # `pip install .` of a clean checkout
+    ("0.1.1.dev170+g818b90ae7.d20261201", "818b90ae7+dirty"),  # uncommitted changes
+])
+def test_a_folder_install_gives_the_commit_in_its_version(tmp_path, version, commit):
+    site = site_with_install(tmp_path, FOLDER_INSTALL, version)
+    assert installed_commit(site / "rescore", [str(site)]) == commit
+
+
+def test_pips_record_wins_over_the_version(tmp_path):
+    site = site_with_install(tmp_path, {"url": "https://github.com/x/rescore.git",
+                                        "vcs_info": {"vcs": "git", "commit_id": PIP_COMMIT}},
+                             "0.1.1.dev3+g818b90ae7")
+    assert installed_commit(site / "rescore", [str(site)]) == PIP_COMMIT
+
+
+@pytest.mark.parametrize("version", [None, "", "0.1.0", "0.1.1.dev170", "1.0+local",
+                                     "0.1.1.dev2+gxyz1234", "0.1.1.dev2+g81b0"])
+def test_a_version_without_a_commit_gives_none(version):
+    # a release, setuptools-scm's fallback (no git at build time), other local parts
+    assert commit_from_version(version) is None
 
 
 def test_metadata_of_another_installed_copy_is_not_this_ones(tmp_path):

@@ -3,6 +3,6 @@
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("rescore")  # pyproject.toml's, the one place it is written
+    __version__ = version("rescore")  # setuptools-scm's, from git when it was installed
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "unknown"

@@ -6,13 +6,16 @@ files of the package have changed. An installed copy (`pip install .`) has no ch
 beside it; a git repository around it (site-packages in a project's `.venv`) is another
 code's, so only a package whose files that repository tracks counts. For an installed
 copy the commit is what pip recorded at install time (PEP 610's direct_url.json), which
-it does only for `pip install git+URL@rev`; otherwise None, and the package version
-(`rescore.__version__`) is what is known.
+it does only for `pip install git+URL@rev`, or else the one setuptools-scm wrote into the
+version when the copy was built from a checkout (`pip install .`: 0.1.1.dev170+g818b90ae7,
+".dYYYYMMDD" after it when the checkout had uncommitted changes). A copy built without git
+(a source archive: the fallback version 0.1.0) names none: None.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -57,8 +60,23 @@ def installed_commit(package_dir: Path, search_path: Optional[List[str]] = None
     for dist in metadata.distributions(name=DISTRIBUTION, path=path):
         installed = Path(dist.locate_file(f"{DISTRIBUTION}/__init__.py"))
         if installed.resolve() == (Path(package_dir) / "__init__.py").resolve():
-            return commit_from_direct_url(dist.read_text("direct_url.json"))
+            return (commit_from_direct_url(dist.read_text("direct_url.json"))
+                    or commit_from_version(dist.version))
     return None
+
+
+# setuptools-scm's local version part: "+g<abbreviated commit>", then ".d<date>" when the
+# work tree was dirty at build time (its default local scheme, node-and-date)
+SCM_LOCAL_VERSION = re.compile(r"\+g(?P<commit>[0-9a-f]{7,40})(?P<dirty>\.d\d{8})?$")
+
+
+def commit_from_version(version: Optional[str]) -> Optional[str]:
+    """The commit setuptools-scm put into a built copy's version ("+dirty" when the checkout
+    had uncommitted changes), or None for a version without one (a release or fallback)."""
+    match = SCM_LOCAL_VERSION.search(version or "")
+    if match is None:
+        return None
+    return match["commit"] + ("+dirty" if match["dirty"] else "")
 
 
 def commit_from_direct_url(text: Optional[str]) -> Optional[str]:
