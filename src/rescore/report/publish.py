@@ -49,7 +49,7 @@ PUBLISHED_FILES = (RESULT_FILE, METRICS_FILE, WEIGHTS_FILE)  # every run has the
 PUBLISHED_IF_PRESENT = (SEGMENTS_NAME,)  # runs trained before rescore wrote it lack it
 RESULT_KEYS = ("finished", "steps", "max_steps", "test_error", "weights_sha256", "model",
                "seed", "config_digest", "config")
-MAX_MB = 2.0  # results/ holds no file of 2 MB or more (decimal: tests/test_weights_file.py)
+MAX_MB = 2.0  # results/ holds no file of 2 MB or more (decimal; the tests use it too)
 MB = 1_000_000
 PARTIAL = ".partial"
 
