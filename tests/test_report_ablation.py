@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -42,14 +43,14 @@ def config_with(**dotted) -> dict:
 
 def write_run(root: Path, seed: int, test_error_pct: float, *, model: str = "resnet110",
               placement: str = "original", scale: float = 1.0, digest: str = "d",
-              **dotted) -> Path:
+              steps: Optional[int] = None, **dotted) -> Path:
     """A finished run as loop.final_result leaves it; its last training error is half
     its test error, so the training column is checkable too. Its config holds what the
     model's group adds (conf/model/resnet110.yaml: the paper's warm-up)."""
     config = config_with(model__name=model, seed=seed, optim__schedule_scale=scale,
                          out_root=f"/somewhere/{seed}", trainer__eval_every=100 + seed,
                          **{**MODEL_GROUPS.get(model, {}), **dotted})
-    max_steps = int(64000 * scale)
+    max_steps = steps or int(64000 * scale)  # the schedule's iterations after the scale
     run_dir = root / model / digest / f"seed={seed}"
     run_dir.mkdir(parents=True)
     (run_dir / "result.json").write_text(json.dumps({
@@ -293,6 +294,57 @@ def test_a_unit_run_off_the_papers_recipe_gets_no_he2016b_value(tmp_path: Path):
     assert rows[0].recipes == ["CIFAR-10, trained on 50,000 images; 64,000 iterations"]
     assert rows[1].recipes == ["CIFAR-10, trained on 50,000 images; 64,000 iterations; not "
                                "the paper's recipe: optim.wd=0.0005"]
+
+
+MODERN = dict(optim__schedule="cosine", optim__max_steps=78125, optim__nesterov=True,
+              optim__wd=5e-4, optim__label_smoothing=0.1, data__cutout=16)  # experiment=modern
+
+
+@pytest.fixture
+def paper_vs_modern(tmp_path: Path) -> Path:
+    """Issue 15's evidence: ResNet-20 at 1/8, the paper's recipe (16, 18 %) and
+    experiment=modern's (11, 12 %; 78,125 / 8 iterations, cosine)."""
+    root = tmp_path / "paper_vs_modern"
+    for seed, error in enumerate((16.0, 18.0)):
+        write_run(root, seed, error, model="resnet20", scale=1 / 8, digest="paper")
+    for seed, error in enumerate((11.0, 12.0)):
+        write_run(root, seed, error, model="resnet20", scale=1 / 8, digest="modern",
+                  steps=9766, **MODERN)
+    return root
+
+
+def test_a_schedule_ablation_keeps_the_paper_and_modern_recipes_in_one_section(
+        paper_vs_modern: Path):
+    runs = collect([paper_vs_modern])
+    keys = differing_keys(runs)
+    assert {"optim.schedule", "optim.max_steps", "optim.wd"} <= set(keys)
+    rows = build_ablation(runs, keys)
+    assert [(r.status, r.test.mean, r.iterations) for r in rows] == [
+        ("scaled", 17.0, "8000"), ("scaled", 11.5, "9766")]  # the paper's row first
+    paper, modern = rows
+    assert paper.table6.text == "8.75" and not paper.comparable  # shown, marked scaled
+    assert modern.table6 is None and modern.he2016b is None  # no paper value for cosine
+    assert report_main([str(paper_vs_modern)]) == 0
+    markdown = (paper_vs_modern / "ablation.md").read_text()
+    assert markdown.count("## ") == 1 and "## Scaled schedule" in markdown
+    assert "(8.75: not comparable, scaled)" in markdown
+
+
+def test_without_a_schedule_key_the_modern_recipe_stays_apart(paper_vs_modern: Path):
+    rows = build_ablation(collect([paper_vs_modern]), ["optim.wd"])
+    assert [(r.status, r.test.mean) for r in rows] == [("scaled", 17.0), ("other", 11.5)]
+
+
+def test_a_shorter_full_schedule_gets_no_table6_value(tmp_path: Path):
+    """Grouped by optim.max_steps, a 32k-iteration run at schedule_scale 1 sits in the full
+    section beside the paper's 64k, but only the 64k row has Table 6 beside it."""
+    root = tmp_path / "length"
+    write_run(root, 0, 9.0, model="resnet20", digest="paper")
+    write_run(root, 0, 10.0, model="resnet20", digest="half", steps=32000,
+              optim__max_steps=32000, optim__milestones=[16000, 24000])
+    rows = build_ablation(collect([root]), ["optim.max_steps"])
+    assert [(r.status, r.test.mean, r.table6 and r.table6.text) for r in rows] == [
+        ("full", 10.0, None), ("full", 9.0, "8.75")]
 
 
 def test_other_data_sets_get_no_cifar10_numbers_and_are_named(tmp_path: Path):

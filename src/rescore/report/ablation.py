@@ -6,7 +6,10 @@ Rows are grouped by (class, data set, setting): full, scaled, other and unfinish
 set) gets its own section, titled with both. A row's class is its runs' apart from the
 grouped keys (Run.status_apart_from): `--by unit.placement` keeps bn_after_add beside
 original in the full (or scaled) section, though bn_after_add alone is not the paper's
-recipe (recipe.py); a departure in any other key still puts a run in "other". Per row:
+recipe (recipe.py); a departure in any other key still puts a run in "other". Grouping
+on a schedule key (optim.schedule, max_steps, milestones: the paper's recipe against
+experiment=modern) likewise keeps a cosine row beside the paper's, classed by
+schedule_scale; the paper's values stay beside the paper's schedule only. Per row:
 - test error: mean, sample std (ddof=1), n and the 95 % Student-t interval of the mean
   (stats.py) of each run's final test error (unfinished runs: their last logged held-out
   error, labelled as not final);
@@ -156,9 +159,10 @@ def _unit(run: Run) -> Dict:
 def table6_value(run: Run) -> Optional[PaperValue]:
     """He et al. 2016, Table 6: CIFAR-10, option A, the paper's recipe with the original
     unit (the CIFAR v1 family's own: unit.placement unset or original, identity
-    shortcuts), whatever the ablation's keys: a wd=5e-4 row has no Table-6 value."""
+    shortcuts), and the paper's schedule (before any schedule_scale), whatever the
+    ablation's keys: a wd=5e-4 row or a cosine one has no Table-6 value."""
     row: Optional[PaperRow] = paper_row(run.model)
-    if row is None or not compares_with_table6(run):
+    if row is None or not (compares_with_table6(run) and run.paper_schedule):
         return None
     return PaperValue("Table 6", row.error_text(), row.error)
 
@@ -166,10 +170,11 @@ def table6_value(run: Run) -> Optional[PaperValue]:
 def he2016b_value(run: Run) -> Optional[PaperValue]:
     """He et al. 2016b, Tables 1-2: the CIFAR-10 ResNet-110/164 unit the run built, trained
     on the paper's recipe in everything but the unit (and the shortcut option, which
-    unit_paper_error does not compare)."""
+    unit_paper_error does not compare), on the paper's schedule (before any scale)."""
     unit = _unit(run)
     placement = run.placement or unit.get("placement")
-    if not run.on_cifar10 or placement is None or _departs_beyond_the_unit(run):
+    if not (run.on_cifar10 and run.paper_schedule) or placement is None \
+            or _departs_beyond_the_unit(run):
         return None
     found: Optional[Tuple[UnitRow, object]] = unit_paper_error(run.model, placement, unit)
     if found is None or found[1] is None:

@@ -115,12 +115,19 @@ class Run:
 
     def status_apart_from(self, keys: Collection[str]) -> str:
         """The class the run would have if the config keys `keys` were the paper's: an
-        ablation over unit.placement keeps its placements in one class (ablation.py)."""
+        ablation over unit.placement keeps its placements in one class (ablation.py). An
+        ablation over the schedule itself (a key of SCHEDULE_KEYS among `keys`: the paper's
+        step drops against experiment=modern's cosine) sets the schedule aside the same way:
+        its runs are then full or scaled by schedule_scale alone, each trained to its own
+        end, so the paper's recipe and the other stand in one section, scaled alike."""
         if not (self.has_result and self.finished):
             return "unfinished"
-        if not (self.on_real_data and self.paper_schedule) or self.departures_apart_from(keys):
+        own_schedule = not SCHEDULE_KEYS.isdisjoint(keys)
+        if not (self.on_real_data and (self.paper_schedule or own_schedule)) \
+                or self.departures_apart_from(keys):
             return "other"
-        if self.schedule_scale == 1 and self.max_steps == ITERATIONS:
+        if self.schedule_scale == 1 and self.max_steps == (
+                self.base_max_steps if own_schedule else ITERATIONS):
             return "full"
         return "scaled" if self.schedule_scale != 1 else "other"
 
@@ -166,6 +173,8 @@ class Run:
 
 
 DEPENDENT_KEYS = {"optim.swa.start": SWA_SETTINGS}  # named only with the key's switch on
+# The schedule's own keys (Run.paper_schedule compares them, not recipe.py's departures)
+SCHEDULE_KEYS = frozenset({"optim.schedule", "optim.max_steps", "optim.milestones"})
 REAL_TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000}  # both training sets
 DATA_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "synthetic": "synthetic data"}
 
