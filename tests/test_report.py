@@ -333,6 +333,7 @@ def test_cifar100_and_cosine_runs_get_their_own_class_and_no_table6_value(tmp_pa
                                      "32,000, 48,000)")
     rows = {(r.status, r.recipe.split(",")[0]): r for r in build_rows(list(runs.values()))}
     assert rows[("full", "CIFAR-100")].paper is None  # Table 6 is CIFAR-10's
+    assert rows[("other", "CIFAR-10")].paper is None  # nor a cosine schedule's
     from rescore.report.table6 import section_title
     assert section_title(rows[("full", "CIFAR-100")]).startswith(
         "Full schedule (Table 6 is CIFAR-10's: no paper value here): CIFAR-100")

@@ -162,7 +162,7 @@ def table6_value(run: Run) -> Optional[PaperValue]:
     shortcuts), and the paper's schedule (before any schedule_scale), whatever the
     ablation's keys: a wd=5e-4 row or a cosine one has no Table-6 value."""
     row: Optional[PaperRow] = paper_row(run.model)
-    if row is None or not (compares_with_table6(run) and run.paper_schedule):
+    if row is None or not compares_with_table6(run):
         return None
     return PaperValue("Table 6", row.error_text(), row.error)
 
