@@ -330,21 +330,45 @@ def test_a_schedule_ablation_keeps_the_paper_and_modern_recipes_in_one_section(
     assert "(8.75: not comparable, scaled)" in markdown
 
 
-def test_without_a_schedule_key_the_modern_recipe_stays_apart(paper_vs_modern: Path):
-    rows = build_ablation(collect([paper_vs_modern]), ["optim.wd"])
+def test_without_the_schedule_keys_the_modern_recipe_stays_apart(paper_vs_modern: Path):
+    # every other key that differs grouped: only the schedule keeps the modern rows out
+    keys = ["data.cutout", "optim.label_smoothing", "optim.nesterov", "optim.wd"]
+    rows = build_ablation(collect([paper_vs_modern]), keys)
     assert [(r.status, r.test.mean) for r in rows] == [("scaled", 17.0), ("other", 11.5)]
+    with_one = build_ablation(collect([paper_vs_modern]), [*keys, "optim.max_steps"])
+    assert [r.status for r in with_one] == ["scaled", "other"]  # cosine not grouped on
+
+
+def test_a_cosine_run_stays_apart_from_an_ablation_over_the_length(tmp_path: Path):
+    root = tmp_path / "length"
+    for seed, error in enumerate((9.0, 10.0)):
+        write_run(root, seed, error, model="resnet20", digest="step")
+        write_run(root, seed, error - 2, model="resnet20", digest="cosine",
+                  optim__schedule="cosine")
+    rows = build_ablation(collect([root]), ["optim.max_steps"])
+    assert [(r.status, r.test.mean, r.table6 and r.table6.text) for r in rows] == [
+        ("full", 9.5, "8.75"), ("other", 7.5, None)]  # not pooled into one row of four
 
 
 def test_a_shorter_full_schedule_gets_no_table6_value(tmp_path: Path):
-    """Grouped by optim.max_steps, a 32k-iteration run at schedule_scale 1 sits in the full
-    section beside the paper's 64k, but only the 64k row has Table 6 beside it."""
+    """Grouped by optim.max_steps and milestones, a 32k-iteration run at schedule_scale 1
+    sits beside the paper's 64k under a title that says only a paper value compares, and
+    only the 64k row has Table 6 beside it."""
     root = tmp_path / "length"
     write_run(root, 0, 9.0, model="resnet20", digest="paper")
     write_run(root, 0, 10.0, model="resnet20", digest="half", steps=32000,
               optim__max_steps=32000, optim__milestones=[16000, 24000])
-    rows = build_ablation(collect([root]), ["optim.max_steps"])
+    rows = build_ablation(collect([root]), ["optim.max_steps", "optim.milestones"])
     assert [(r.status, r.test.mean, r.table6 and r.table6.text) for r in rows] == [
         ("full", 10.0, None), ("full", 9.0, "8.75")]
+    assert report_main([str(root)]) == 0
+    markdown = (root / "ablation.md").read_text()
+    assert "## Full length of each row's own schedule, comparable to the paper only where " \
+           "a paper value stands — CIFAR-10" in markdown
+    assert "## Full schedule, comparable" not in markdown
+    # grouped by its length alone, the run's other milestones keep it apart
+    alone = build_ablation(collect([root]), ["optim.max_steps"])
+    assert [r.status for r in alone] == ["full", "other"]
 
 
 def test_other_data_sets_get_no_cifar10_numbers_and_are_named(tmp_path: Path):

@@ -1,7 +1,8 @@
 """Measurement 4 (optional): the same training step in PyTorch, the baseline issue 17 sets.
 
-Only when PyTorch is installed (`pip install "rescore[torch]"`; on a machine without a GPU,
-take the CPU build first: `pip install torch --index-url https://download.pytorch.org/whl/cpu`),
+Only when PyTorch is installed (`pip install ".[torch]"` in the rescore folder; on a machine
+without a GPU, take the CPU build first:
+`pip install torch --index-url https://download.pytorch.org/whl/cpu`),
 and only for the nets it can build here: the CIFAR ResNets and plain nets of He et al. 2016
 §4.2 with option-A shortcuts (`resnet20` … `resnet1202`, `plain20` … `plain110`) and the
 paper's units. Anything else is skipped with the reason.
@@ -53,7 +54,7 @@ def why_not_measurable(c: Config) -> Optional[str]:
     from ..models import model_info, resolved_placement, resolved_shortcut
 
     if not torch_installed():
-        return 'PyTorch is not installed (pip install "rescore[torch]")'
+        return 'PyTorch is not installed (pip install ".[torch]" in the rescore folder)'
     info = model_info(c.model.name)
     if info["family"] not in MEASURABLE_FAMILIES or info["block"] != "basic":
         return (f"no PyTorch twin of {c.model.name} (only {', '.join(MEASURABLE_FAMILIES)} "

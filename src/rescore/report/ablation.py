@@ -8,8 +8,9 @@ grouped keys (Run.status_apart_from): `--by unit.placement` keeps bn_after_add b
 original in the full (or scaled) section, though bn_after_add alone is not the paper's
 recipe (recipe.py); a departure in any other key still puts a run in "other". Grouping
 on a schedule key (optim.schedule, max_steps, milestones: the paper's recipe against
-experiment=modern) likewise keeps a cosine row beside the paper's, classed by
-schedule_scale; the paper's values stay beside the paper's schedule only. Per row:
+experiment=modern) likewise sets aside each grouped schedule key, so the cosine rows stand
+beside the paper's, classed by schedule_scale (unscaled: a section titled for its own
+schedules); the paper's values stay beside the paper's schedule only. Per row:
 - test error: mean, sample std (ddof=1), n and the 95 % Student-t interval of the mean
   (stats.py) of each run's final test error (unfinished runs: their last logged held-out
   error, labelled as not final);
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..config import UnitConfig
-from .collect import Run, data_set_name
+from .collect import SCHEDULE_KEYS, Run, data_set_name
 from .paper import CITATION, FAIL, HE2016B_CITATION, PaperRow, UnitRow, paper_row, \
     unit_paper_error
 from .settings import (Setting, differing_keys, flatten, setting_of, setting_order,
@@ -199,8 +200,17 @@ def data_title(rows: Sequence[AblationRow]) -> str:
     return " and ".join(names) or "no runs"
 
 
+# An ablation over the schedule (collect.SCHEDULE_KEYS) puts unscaled runs of other
+# schedules in the full class beside the paper's: its title must not call them comparable
+OWN_SCHEDULES_HEADING = ("Full length of each row's own schedule, comparable to the paper "
+                         "only where a paper value stands")
+
+
 def section_title(row: AblationRow) -> str:
-    return f"{SECTION_HEADINGS[row.status]} — {data_set_name(row.data_name)}"
+    heading = SECTION_HEADINGS[row.status]
+    if row.status == "full" and not SCHEDULE_KEYS.isdisjoint(row.keys):
+        heading = OWN_SCHEDULES_HEADING
+    return f"{heading} — {data_set_name(row.data_name)}"
 
 
 def sections(rows: Sequence[AblationRow]) -> List[Tuple[str, List[AblationRow]]]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
-from typing import Collection, Dict, Iterable, List, Optional, Tuple
+from typing import Collection, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from ..train.schedule import parse_scale, scaled_schedule  # TF-free
 from .paper import ITERATIONS, MILESTONES
@@ -85,8 +85,18 @@ class Run:
     @property
     def paper_schedule(self) -> bool:
         """The paper's iterations and milestones (step drops), before any schedule_scale."""
-        return (self.lr_schedule == "step" and self.base_max_steps == ITERATIONS
-                and tuple(self.base_milestones or ()) == MILESTONES)
+        return self.base_max_steps is not None and not self.schedule_departures
+
+    @property
+    def schedule_departures(self) -> FrozenSet[str]:
+        """The SCHEDULE_KEYS in which the schedule, before any schedule_scale, is not the
+        paper's (64,000 iterations, step drops at 32,000 and 48,000); the milestones count
+        only for step drops, which are all that reads them."""
+        departs = {"optim.schedule": self.lr_schedule != "step",
+                   "optim.max_steps": self.base_max_steps != ITERATIONS,
+                   "optim.milestones": self.lr_schedule == "step"
+                   and tuple(self.base_milestones or ()) != MILESTONES}
+        return frozenset(key for key, differs in departs.items() if differs)
 
     @cached_property
     def departures(self) -> Optional[Tuple[Departure, ...]]:
@@ -115,19 +125,18 @@ class Run:
 
     def status_apart_from(self, keys: Collection[str]) -> str:
         """The class the run would have if the config keys `keys` were the paper's: an
-        ablation over unit.placement keeps its placements in one class (ablation.py). An
-        ablation over the schedule itself (a key of SCHEDULE_KEYS among `keys`: the paper's
-        step drops against experiment=modern's cosine) sets the schedule aside the same way:
-        its runs are then full or scaled by schedule_scale alone, each trained to its own
-        end, so the paper's recipe and the other stand in one section, scaled alike."""
+        ablation over unit.placement keeps its placements in one class (ablation.py). The
+        schedule's keys (SCHEDULE_KEYS) are set aside the same way, each only where it is
+        grouped: the paper's recipe against experiment=modern (grouped on optim.schedule
+        and optim.max_steps, as the keys that differ) stand in one section, full or scaled
+        by schedule_scale, each trained to its own end; a cosine run in an ablation over
+        optim.max_steps alone stays "other"."""
         if not (self.has_result and self.finished):
             return "unfinished"
-        own_schedule = not SCHEDULE_KEYS.isdisjoint(keys)
-        if not (self.on_real_data and (self.paper_schedule or own_schedule)) \
-                or self.departures_apart_from(keys):
+        if not self.on_real_data or self.base_max_steps is None \
+                or not self.schedule_departures <= set(keys) or self.departures_apart_from(keys):
             return "other"
-        if self.schedule_scale == 1 and self.max_steps == (
-                self.base_max_steps if own_schedule else ITERATIONS):
+        if self.schedule_scale == 1 and self.max_steps == self.base_max_steps:
             return "full"
         return "scaled" if self.schedule_scale != 1 else "other"
 
