@@ -111,6 +111,8 @@ FOLDER_INSTALL = {"url": "file:///src/rescore", "dir_info": {}}
 @pytest.mark.parametrize("version, commit", [
     ("0.1.1.dev170+g818b90ae7", "818b90ae7"),  # `pip install .` of a clean checkout
     ("0.1.1.dev170+g818b90ae7.d20261201", "818b90ae7+dirty"),  # uncommitted changes
+    ("0.1.1.dev170+g818b90ae7.d20261201123456", "818b90ae7+dirty"),  # node-and-timestamp
+    ("0.1.dev3+g818b90a", "818b90a"),  # setuptools-scm 8: base 0.0, 7 digits
 ])
 def test_a_folder_install_gives_the_commit_in_its_version(tmp_path, version, commit):
     site = site_with_install(tmp_path, FOLDER_INSTALL, version)
@@ -125,7 +127,8 @@ def test_pips_record_wins_over_the_version(tmp_path):
 
 
 @pytest.mark.parametrize("version", [None, "", "0.1.0", "0.1.1.dev170", "1.0+local",
-                                     "0.1.1.dev2+gxyz1234", "0.1.1.dev2+g81b0"])
+                                     "0.1.1.dev2+gxyz1234", "0.1.1.dev2+g81b0",
+                                     "0.2.0+d20261201", "0.1.1.dev2+g818b90ae7.d2026"])
 def test_a_version_without_a_commit_gives_none(version):
     # a release, setuptools-scm's fallback (no git at build time), other local parts
     assert commit_from_version(version) is None

@@ -97,6 +97,12 @@ def test_the_summary_lists_each_commit_and_cpu_once_in_order():
     assert "keras" not in summary["last"]  # the summary repeats SUMMARY_FIELDS only
     assert summary["rescore_commits"] == ["aaaaaaa", "bbbbbbb", None]
     assert summary["cpus"] == ["Xeon", "EPYC"]
+    # one commit at a checkout's, setuptools-scm's and pip's lengths is one commit
+    lengths = [segment(0, "818b90a", "Xeon"), segment(1, "818b90ae7", "Xeon"),
+               segment(2, "818b90ae7" + "0" * 31, "Xeon"), segment(3, "818b90a+dirty", "Xeon"),
+               segment(4, "818b90b", "Xeon")]
+    assert segments_summary(lengths)["rescore_commits"] == [
+        "818b90a", "818b90a+dirty", "818b90b"]
     empty = segments_summary([])
     assert (empty["count"], empty["first"], empty["last"]) == (0, None, None)
 

@@ -9,7 +9,8 @@ copy the commit is what pip recorded at install time (PEP 610's direct_url.json)
 it does only for `pip install git+URL@rev`, or else the one setuptools-scm wrote into the
 version when the copy was built from a checkout (`pip install .`: 0.1.1.dev170+g818b90ae7,
 ".dYYYYMMDD" after it when the checkout had uncommitted changes). A copy built without git
-(a source archive: the fallback version 0.1.0) names none: None.
+(a source archive: the fallback version 0.1.0) names none, nor does one built at a release
+tag (version X.Y.Z: the tag names the commit): None.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def installed_commit(package_dir: Path, search_path: Optional[List[str]] = None
 
 
 # setuptools-scm's local version part: "+g<abbreviated commit>", then ".d<date>" when the
-# work tree was dirty at build time (its default local scheme, node-and-date)
-SCM_LOCAL_VERSION = re.compile(r"\+g(?P<commit>[0-9a-f]{7,40})(?P<dirty>\.d\d{8})?$")
+# work tree was dirty at build time (its default local scheme, node-and-date; with
+# node-and-timestamp ".d<date><time>"). At a release tag it writes no commit: the tag names it.
+SCM_LOCAL_VERSION = re.compile(r"\+g(?P<commit>[0-9a-f]{7,40})(?P<dirty>\.d\d{8}(\d{6})?)?$")
 
 
 def commit_from_version(version: Optional[str]) -> Optional[str]:

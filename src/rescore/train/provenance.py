@@ -130,7 +130,7 @@ def segments_summary(segments: List[Dict[str, Any]]) -> Dict[str, Any]:
     return {"count": len(segments),
             "first": brief(segments[0] if segments else None),
             "last": brief(segments[-1] if segments else None),
-            "rescore_commits": _distinct(s.get("rescore_commit") for s in segments),
+            "rescore_commits": _distinct_commits(s.get("rescore_commit") for s in segments),
             "cpus": _distinct(s.get("cpu") for s in segments),
             "result_utc": utc_now()}
 
@@ -141,6 +141,24 @@ def _distinct(values) -> List:
         if value not in seen:
             seen.append(value)
     return seen
+
+
+def _distinct_commits(commits) -> List[Optional[str]]:
+    """_distinct, where one commit written at two lengths counts once (the first seen): a
+    checkout names it as git abbreviates it (7+ hex digits), a `pip install .` copy as
+    setuptools-scm does (9), a git install in full (40)."""
+    seen: List[Optional[str]] = []
+    for commit in commits:
+        if not any(_same_commit(commit, other) for other in seen):
+            seen.append(commit)
+    return seen
+
+
+def _same_commit(a: Optional[str], b: Optional[str]) -> bool:
+    if a is None or b is None:
+        return a is b
+    (a_hash, *a_dirty), (b_hash, *b_dirty) = a.split("+", 1), b.split("+", 1)
+    return a_dirty == b_dirty and (a_hash.startswith(b_hash) or b_hash.startswith(a_hash))
 
 
 def segment_line(record: Dict[str, Any], number: int) -> str:
