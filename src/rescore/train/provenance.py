@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import operator
 import os
 import socket
 from pathlib import Path
@@ -130,31 +131,25 @@ def segments_summary(segments: List[Dict[str, Any]]) -> Dict[str, Any]:
     return {"count": len(segments),
             "first": brief(segments[0] if segments else None),
             "last": brief(segments[-1] if segments else None),
-            "rescore_commits": _distinct_commits(s.get("rescore_commit") for s in segments),
+            "rescore_commits": _distinct((s.get("rescore_commit") for s in segments),
+                                         _same_commit),
             "cpus": _distinct(s.get("cpu") for s in segments),
             "result_utc": utc_now()}
 
 
-def _distinct(values) -> List:
+def _distinct(values, same=operator.eq) -> List:
+    """`values` without repeats, in the order they came; `same` says what is a repeat."""
     seen: List = []
     for value in values:
-        if value not in seen:
+        if not any(same(value, other) for other in seen):
             seen.append(value)
     return seen
 
 
-def _distinct_commits(commits) -> List[Optional[str]]:
-    """_distinct, where one commit written at two lengths counts once (the first seen): a
-    checkout names it as git abbreviates it (7+ hex digits), a `pip install .` copy as
-    setuptools-scm does (9), a git install in full (40)."""
-    seen: List[Optional[str]] = []
-    for commit in commits:
-        if not any(_same_commit(commit, other) for other in seen):
-            seen.append(commit)
-    return seen
-
-
 def _same_commit(a: Optional[str], b: Optional[str]) -> bool:
+    """One commit written at two lengths is one (the first seen stays): a checkout names it
+    as git abbreviates it (7+ hex digits), a `pip install .` copy as setuptools-scm does
+    (9), a git install in full (40)."""
     if a is None or b is None:
         return a is b
     (a_hash, *a_dirty), (b_hash, *b_dirty) = a.split("+", 1), b.split("+", 1)
