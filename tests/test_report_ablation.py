@@ -17,7 +17,7 @@ import pytest
 
 from rescore.config import Config
 from rescore.report.__main__ import main as report_main
-from rescore.report.ablation import FIXED_CSV_FIELDS, build_ablation, ema_error_of
+from rescore.report.ablation import FIXED_CSV_FIELDS, build_ablation, ema_error_of, he2016b_value
 from rescore.report.collect import collect
 from rescore.report.settings import differing_keys
 from rescore.report.stats import T975, summarize, t_quantile_975
@@ -389,6 +389,60 @@ def test_other_data_sets_get_no_cifar10_numbers_and_are_named(tmp_path: Path):
     assert titles[1].endswith("— CIFAR-100")
     c100 = next(line for line in markdown.splitlines() if line.startswith("| cifar100"))
     assert "| 30.50 |" in c100 and "| – | – |" in c100
+
+
+def test_he2016b_table3_stands_beside_preact_164_and_1001_on_their_own_data_set(
+        tmp_path: Path):
+    """Table 3's pre-activation column (report/paper.py): 24.33 / 22.71 on CIFAR-100 and
+    4.92 for ResNet-1001 on CIFAR-10; nothing for a net, unit or recipe it does not have."""
+    root = tmp_path / "t3"
+    c100 = dict(data__name="cifar100", data__num_classes=100)
+    write_run(root, 0, 25.0, model="preact_resnet164", placement="full_preact",
+              digest="p164c100", **c100)
+    write_run(root, 0, 23.0, model="preact_resnet1001", placement="full_preact",
+              digest="p1001c100", **c100)
+    write_run(root, 0, 5.0, model="preact_resnet1001", placement="full_preact",
+              digest="p1001c10")
+    write_run(root, 0, 26.0, model="preact_resnet164", placement="relu_only_preact",
+              digest="reluonly", unit__placement="relu_only_preact", **c100)
+    write_run(root, 0, 27.0, model="preact_resnet164", placement="full_preact",
+              digest="wd5e-4", optim__wd=5e-4, **c100)
+    write_run(root, 0, 28.0, placement="full_preact", digest="r110c100",
+              unit__placement="full_preact", **c100)  # ResNet-110: not in Table 3
+    values = {r.config_digest: he2016b_value(r) for r in collect([root])}
+    assert {k: v and (v.text, v.value) for k, v in values.items()} == {
+        "p164c100": ("24.33", 24.33), "p1001c100": ("22.71", 22.71),
+        "p1001c10": ("4.92", 4.92), "reluonly": None, "wd5e-4": None, "r110c100": None}
+    assert values["p164c100"].source == "He 2016b Table 3, pre-activation, CIFAR-100"
+    assert values["p1001c10"].source == "He 2016b Table 3, pre-activation, CIFAR-10"
+
+    # grouped by net and data set, the case's own unit and B shortcuts (result.json's) do
+    # not make it "other": it is the recipe behind He 2016b's number, which compares
+    for run_dir in root.glob("preact_resnet*/*/seed=0"):
+        result = json.loads((run_dir / "result.json").read_text())
+        (run_dir / "result.json").write_text(json.dumps({**result, "shortcut": "B"}))
+    rows = build_ablation(collect([root]), ["model.name", "data.name"])
+    assert [(r.status, dict(r.setting)["model.name"], r.data_name, r.seeds,
+             r.he2016b and r.he2016b.text) for r in rows] == [
+        ("full", "preact_resnet1001", "cifar10", [0], "4.92"),
+        ("full", "preact_resnet1001", "cifar100", [0], "22.71"),
+        ("full", "preact_resnet164", "cifar100", [0], "24.33"),
+        ("other", "preact_resnet164", "cifar100", [0, 0], None),  # relu-only; wd 5e-4
+        ("other", "resnet110", "cifar100", [0], None)]
+    assert report_main([str(root), "--by", "model.name,data.name"]) == 0
+    markdown = (root / "ablation.md").read_text()
+    assert "He 2016b Table 3 gives the full pre-activation ResNet-164 and ResNet-1001" \
+        in markdown and "Table 6's and He 2016b Tables 1-2's values are CIFAR-10's" in markdown
+    line = next(row for row in markdown.splitlines()
+                if row.startswith("| preact_resnet164 | cifar100 | 1 |"))
+    assert "| 24.33 [Table 3, pre-activation, CIFAR-100] |" in line
+
+
+def test_the_preamble_names_table3_only_when_a_row_has_its_value(units: Path):
+    assert report_main([str(units), "--by", "unit.placement"]) == 0
+    markdown = (units / "ablation.md").read_text()
+    assert "Paper values are CIFAR-10's, shown only beside CIFAR-10 runs" in markdown
+    assert "Table 3" not in markdown
 
 
 # ----------------------------------------------------------------- the files

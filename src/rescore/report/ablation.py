@@ -6,7 +6,9 @@ Rows are grouped by (class, data set, setting): full, scaled, other and unfinish
 set) gets its own section, titled with both. A row's class is its runs' apart from the
 grouped keys (Run.status_apart_from): `--by unit.placement` keeps bn_after_add beside
 original in the full (or scaled) section, though bn_after_add alone is not the paper's
-recipe (recipe.py); a departure in any other key still puts a run in "other". Grouping
+recipe (recipe.py); a departure in any other key still puts a run in "other", except
+the unit and shortcut of a run that builds a case of He et al. 2016b (a pre-activation
+ResNet-164 with its own B shortcuts), whose class is taken apart from them. Grouping
 on a schedule key (optim.schedule, max_steps, milestones: the paper's recipe against
 experiment=modern) likewise sets aside each grouped schedule key, so the cosine rows stand
 beside the paper's, classed by schedule_scale (unscaled: a section titled for its own
@@ -22,10 +24,12 @@ schedules); the paper's values stay beside the paper's schedule only. Per row:
   model evaluated once at the end, as the raw weights are; neither is chosen on the test
   set, and the raw final-step error stays the primary column. Rows without EMA show "–";
   without any, the table is as it was before the EMA existed;
-- the paper's value where it has one, on CIFAR-10 only: Table 6 (He et al. 2016) for a
+- the paper's value where it has one: Table 6 (He et al. 2016) for a CIFAR-10 run of a
   Table-6 model with option A trained on the paper's recipe (table6.compares_with_table6);
-  He et al. 2016b Table 1 or 2 (paper.unit_paper_error) for a ResNet-110/164 unit trained
-  on it apart from the unit.* settings and the shortcut option. Beside full-schedule rows
+  He et al. 2016b Table 1 or 2 (paper.unit_paper_error) for a CIFAR-10 ResNet-110/164 unit
+  trained on it apart from the unit.* settings and the shortcut option, and Table 3
+  (paper.table3_preact_error) on the same terms for the full pre-activation ResNet-164/1001
+  on CIFAR-10 or CIFAR-100, the paper's only CIFAR-100 numbers. Beside full-schedule rows
   it is the comparison; beside any other class it is shown but marked not comparable.
 Runs of one row that differ in another key (one not grouped on) are pooled and the
 report says which keys.
@@ -42,7 +46,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..config import UnitConfig
 from .collect import SCHEDULE_KEYS, Run, data_set_name
 from .paper import CITATION, FAIL, HE2016B_CITATION, PaperRow, UnitRow, paper_row, \
-    unit_paper_error
+    table3_preact_error, unit_paper_error
 from .settings import (Setting, differing_keys, flatten, setting_of, setting_order,
                        setting_text, value_text)
 from .stats import Summary, summarize
@@ -50,6 +54,7 @@ from .table6 import (SECTION_HEADINGS, STATUS_ORDER, compares_with_table6,
                      consecutive_sections, error_of)
 
 UNIT_DEFAULTS = flatten(asdict(UnitConfig()))
+TABLE3_SOURCE = "He 2016b Table 3"
 
 
 @dataclass
@@ -114,12 +119,23 @@ class AblationRow:
 def build_ablation(runs: Sequence[Run], keys: Sequence[str]) -> List[AblationRow]:
     groups: Dict[tuple, List[Run]] = {}
     for run in runs:
-        groups.setdefault((run.status_apart_from(keys), run.data_name, setting_of(run, keys)),
+        groups.setdefault((ablation_class(run, keys), run.data_name, setting_of(run, keys)),
                           []).append(run)
     rows = [_row(status, data, setting, members, keys)
             for (status, data, setting), members in groups.items()]
     return sorted(rows, key=lambda r: (STATUS_ORDER[r.status], r.data_name or "~",
                                        setting_order(r.setting)))
+
+
+def ablation_class(run: Run, keys: Sequence[str]) -> str:
+    """The run's class apart from the grouped keys and, where it builds a case of He et
+    al. 2016b (he2016b_value), apart from that case's unit and shortcut too: a full
+    pre-activation ResNet-164 with its own B shortcuts is not the recipe of Table 6, but
+    it is the recipe behind He 2016b's number for it, so that number compares."""
+    if he2016b_value(run) is not None:
+        keys = [*keys, *(key for key, _ in run.departures or ()
+                         if key.startswith("unit.") or key == "shortcut.option")]
+    return run.status_apart_from(keys)
 
 
 def _row(status: str, data_name: Optional[str], setting: Setting, members: List[Run],
@@ -169,22 +185,31 @@ def table6_value(run: Run) -> Optional[PaperValue]:
 
 
 def he2016b_value(run: Run) -> Optional[PaperValue]:
-    """He et al. 2016b, Tables 1-2: the CIFAR-10 ResNet-110/164 unit the run built, trained
-    on the paper's recipe in everything but the unit (and the shortcut option, which
-    unit_paper_error does not compare), on the paper's schedule (before any scale)."""
+    """He et al. 2016b: Tables 1-2 for the CIFAR-10 ResNet-110/164 unit the run built, else
+    Table 3 for a full pre-activation ResNet-164/1001 on CIFAR-10 or CIFAR-100; trained on
+    the paper's recipe in everything but the unit (and the shortcut option, which neither
+    lookup compares), on the paper's schedule (before any scale)."""
     unit = _unit(run)
     placement = run.placement or unit.get("placement")
-    if not (run.on_cifar10 and run.paper_schedule) or placement is None \
-            or _departs_beyond_the_unit(run):
+    if not run.paper_schedule or placement is None or _departs_beyond_the_unit(run):
         return None
-    found: Optional[Tuple[UnitRow, object]] = unit_paper_error(run.model, placement, unit)
+    found: Optional[Tuple[UnitRow, object]] = (
+        unit_paper_error(run.model, placement, unit) if run.on_cifar10 else None)
     if found is None or found[1] is None:
-        return None
+        return _table3_value(run, placement, unit)
     row, error = found
     shown = error if error == FAIL else f"{error:.2f}"
     return PaperValue(f"He 2016b {row.table}, {row.case}" + (f" ({row.remark})"
                                                                if row.remark else ""),
                       shown, None if error == FAIL else float(error))
+
+
+def _table3_value(run: Run, placement: str, unit: Dict) -> Optional[PaperValue]:
+    error = table3_preact_error(run.data_name, run.model, placement, unit)
+    if error is None:
+        return None
+    return PaperValue(f"{TABLE3_SOURCE}, pre-activation, {data_set_name(run.data_name)}",
+                      f"{error:.2f}", error)
 
 
 def _departs_beyond_the_unit(run: Run) -> bool:
@@ -267,6 +292,23 @@ def any_ema(rows: Sequence[AblationRow]) -> bool:
     return any(r.has_ema for r in rows)
 
 
+def paper_values_text(rows: Sequence[AblationRow]) -> str:
+    """Which papers' values stand beside which runs; He 2016b's Table 3 (its only CIFAR-100
+    numbers) is named only when a row has a value from it."""
+    text = ("Paper values are CIFAR-10's, shown only beside CIFAR-10 runs: "
+            f"{CITATION}; {HE2016B_CITATION} (median of 5 runs; 'fail': above 20 %), and "
+            "only beside runs trained on the paper's recipe (apart from the unit, for He "
+            "2016b).")
+    if not any(r.he2016b and r.he2016b.source.startswith(TABLE3_SOURCE) for r in rows):
+        return text
+    return (text.replace("Paper values are CIFAR-10's", "Table 6's and He 2016b Tables "
+                         "1-2's values are CIFAR-10's") +
+            f" {TABLE3_SOURCE} gives the full pre-activation ResNet-164 and ResNet-1001 on "
+            "CIFAR-10 and CIFAR-100, each beside runs of its own data set, on the same "
+            "terms; its values are as the Wide ResNet authors' README quotes them, not yet "
+            "checked against the paper (report/paper.py).")
+
+
 def to_markdown(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
     lines = [f"# Ablation over {', '.join(keys)}: test error on {data_title(rows)}", "",
              "One row per setting; each section one class of runs on one data set (never "
@@ -274,13 +316,10 @@ def to_markdown(rows: Sequence[AblationRow], keys: Sequence[str]) -> str:
              "mean, sample std (ddof=1) and the 95 % confidence interval of the mean "
              "(Student's t, n−1 degrees of freedom; '–' with one run). Training error at "
              "the end: the mean over the row's runs of the last logged training error "
-             "(running error of the last log window). Paper values are CIFAR-10's, shown "
-             f"only beside CIFAR-10 runs: {CITATION}; {HE2016B_CITATION} (median of 5 "
-             "runs; 'fail': above 20 %), and only beside runs trained on the paper's recipe "
-             "(apart from the unit, for He 2016b). They compare only with full-schedule "
-             f"rows. A row's class is its runs' apart from {', '.join(keys)}: a setting of "
-             "those that is not the paper's does not move a row out of its schedule's "
-             "section.", ""]
+             f"(running error of the last log window). {paper_values_text(rows)} They "
+             "compare only with full-schedule rows. A row's class is its runs' apart from "
+             f"{', '.join(keys)}: a setting of those that is not the paper's does not move a "
+             "row out of its schedule's section.", ""]
     ema = any_ema(rows)
     if ema:
         lines[-1:-1] = ["", EMA_NOTE]  # a paragraph of its own, before the blank line
