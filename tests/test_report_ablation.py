@@ -43,7 +43,7 @@ def config_with(**dotted) -> dict:
 
 def write_run(root: Path, seed: int, test_error_pct: float, *, model: str = "resnet110",
               placement: str = "original", scale: float = 1.0, digest: str = "d",
-              steps: Optional[int] = None, **dotted) -> Path:
+              steps: Optional[int] = None, shortcut: str = "A", **dotted) -> Path:
     """A finished run as loop.final_result leaves it; its last training error is half
     its test error, so the training column is checkable too. Its config holds what the
     model's group adds (conf/model/resnet110.yaml: the paper's warm-up)."""
@@ -54,7 +54,7 @@ def write_run(root: Path, seed: int, test_error_pct: float, *, model: str = "res
     run_dir = root / model / digest / f"seed={seed}"
     run_dir.mkdir(parents=True)
     (run_dir / "result.json").write_text(json.dumps({
-        "model": model, "shortcut": "A", "placement": placement, "seed": seed,
+        "model": model, "shortcut": shortcut, "placement": placement, "seed": seed,
         "test_error": test_error_pct / 100, "params": 1_700_000, "steps": max_steps,
         "max_steps": max_steps, "schedule_scale": scale, "finished": True,
         "config_digest": digest, "config": config}))
@@ -394,41 +394,52 @@ def test_other_data_sets_get_no_cifar10_numbers_and_are_named(tmp_path: Path):
 def test_he2016b_table3_stands_beside_preact_164_and_1001_on_their_own_data_set(
         tmp_path: Path):
     """Table 3's pre-activation column (report/paper.py): 24.33 / 22.71 on CIFAR-100 and
-    4.92 for ResNet-1001 on CIFAR-10; nothing for a net, unit or recipe it does not have."""
+    4.92 for ResNet-1001 on CIFAR-10, for every name of those nets; nothing for a net,
+    unit, shortcut option or recipe it does not have."""
     root = tmp_path / "t3"
-    c100 = dict(data__name="cifar100", data__num_classes=100)
-    write_run(root, 0, 25.0, model="preact_resnet164", placement="full_preact",
-              digest="p164c100", **c100)
-    write_run(root, 0, 23.0, model="preact_resnet1001", placement="full_preact",
-              digest="p1001c100", **c100)
-    write_run(root, 0, 5.0, model="preact_resnet1001", placement="full_preact",
+    c100 = dict(data__name="cifar100", data__num_classes=100, shortcut="B",
+                placement="full_preact")
+    write_run(root, 0, 25.0, model="preact_resnet164", digest="p164c100", **c100)
+    write_run(root, 0, 25.5, model="resnet164_v2", digest="v2_164c100", **c100)
+    write_run(root, 0, 25.7, model="resnet164", digest="v1_164c100",
+              unit__placement="full_preact", **c100)
+    write_run(root, 0, 23.0, model="preact_resnet1001", digest="p1001c100", **c100)
+    write_run(root, 0, 23.5, model="resnet1001_v2", digest="v2_1001c100", **c100)
+    write_run(root, 0, 5.0, model="preact_resnet1001", placement="full_preact", shortcut="B",
               digest="p1001c10")
-    write_run(root, 0, 26.0, model="preact_resnet164", placement="relu_only_preact",
-              digest="reluonly", unit__placement="relu_only_preact", **c100)
-    write_run(root, 0, 27.0, model="preact_resnet164", placement="full_preact",
-              digest="wd5e-4", optim__wd=5e-4, **c100)
-    write_run(root, 0, 28.0, placement="full_preact", digest="r110c100",
-              unit__placement="full_preact", **c100)  # ResNet-110: not in Table 3
+    write_run(root, 0, 26.0, model="preact_resnet164", digest="reluonly",
+              **{**c100, "placement": "relu_only_preact"}, unit__placement="relu_only_preact")
+    write_run(root, 0, 27.0, model="preact_resnet164", digest="wd5e-4", optim__wd=5e-4, **c100)
+    write_run(root, 0, 24.0, model="preact_resnet164", digest="optionC",
+              **{**c100, "shortcut": "C"}, shortcut__option="C")  # projects on every unit
+    write_run(root, 0, 28.0, digest="r110c100", unit__placement="full_preact",
+              **c100)  # ResNet-110: not in Table 3
+    write_run(root, 0, 29.0, model="preact_resnet164", digest="synthetic",
+              **{**c100, "data__name": "synthetic"})
     values = {r.config_digest: he2016b_value(r) for r in collect([root])}
     assert {k: v and (v.text, v.value) for k, v in values.items()} == {
-        "p164c100": ("24.33", 24.33), "p1001c100": ("22.71", 22.71),
-        "p1001c10": ("4.92", 4.92), "reluonly": None, "wd5e-4": None, "r110c100": None}
+        "p164c100": ("24.33", 24.33), "v2_164c100": ("24.33", 24.33),
+        "v1_164c100": ("24.33", 24.33), "p1001c100": ("22.71", 22.71),
+        "v2_1001c100": ("22.71", 22.71), "p1001c10": ("4.92", 4.92), "reluonly": None,
+        "wd5e-4": None, "optionC": None, "r110c100": None, "synthetic": None}
     assert values["p164c100"].source == "He 2016b Table 3, pre-activation, CIFAR-100"
     assert values["p1001c10"].source == "He 2016b Table 3, pre-activation, CIFAR-10"
 
-    # grouped by net and data set, the case's own unit and B shortcuts (result.json's) do
-    # not make it "other": it is the recipe behind He 2016b's number, which compares
-    for run_dir in root.glob("preact_resnet*/*/seed=0"):
-        result = json.loads((run_dir / "result.json").read_text())
-        (run_dir / "result.json").write_text(json.dumps({**result, "shortcut": "B"}))
+    # grouped by net and data set, the model's own unit and B shortcuts do not make such a
+    # run "other": they are the recipe behind He 2016b's number, which compares; a unit
+    # the config chose (resnet164 unit.placement=full_preact) or option C stays "other"
     rows = build_ablation(collect([root]), ["model.name", "data.name"])
     assert [(r.status, dict(r.setting)["model.name"], r.data_name, r.seeds,
              r.he2016b and r.he2016b.text) for r in rows] == [
         ("full", "preact_resnet1001", "cifar10", [0], "4.92"),
         ("full", "preact_resnet1001", "cifar100", [0], "22.71"),
         ("full", "preact_resnet164", "cifar100", [0], "24.33"),
-        ("other", "preact_resnet164", "cifar100", [0, 0], None),  # relu-only; wd 5e-4
-        ("other", "resnet110", "cifar100", [0], None)]
+        ("full", "resnet1001_v2", "cifar100", [0], "22.71"),
+        ("full", "resnet164_v2", "cifar100", [0], "24.33"),
+        ("other", "preact_resnet164", "cifar100", [0, 0, 0], None),  # relu-only, wd, C
+        ("other", "resnet110", "cifar100", [0], None),
+        ("other", "resnet164", "cifar100", [0], "24.33"),
+        ("other", "preact_resnet164", "synthetic", [0], None)]
     assert report_main([str(root), "--by", "model.name,data.name"]) == 0
     markdown = (root / "ablation.md").read_text()
     assert "He 2016b Table 3 gives the full pre-activation ResNet-164 and ResNet-1001" \
@@ -436,6 +447,21 @@ def test_he2016b_table3_stands_beside_preact_164_and_1001_on_their_own_data_set(
     line = next(row for row in markdown.splitlines()
                 if row.startswith("| preact_resnet164 | cifar100 | 1 |"))
     assert "| 24.33 [Table 3, pre-activation, CIFAR-100] |" in line
+
+
+def test_a_unit_or_shortcut_the_config_chose_never_shares_a_row_with_the_models_own(
+        tmp_path: Path):
+    """Grouped by model alone, ResNet-110's own unit and option A (Table 6 and He 2016b
+    Table 1 beside it) stay apart from bn_after_add and an explicit option B."""
+    root = tmp_path / "apart"
+    write_run(root, 0, 6.0, digest="own")
+    write_run(root, 0, 8.0, placement="bn_after_add", digest="bnadd",
+              unit__placement="bn_after_add")
+    write_run(root, 0, 7.0, shortcut="B", digest="optionB", shortcut__option="B")
+    rows = build_ablation(collect([root]), ["model.name"])
+    assert [(r.status, r.test.n, r.table6 and r.table6.text, r.he2016b and r.he2016b.text)
+            for r in rows] == [("full", 1, "6.43 (6.61±0.16)", "6.61"),
+                               ("other", 2, None, None)]
 
 
 def test_the_preamble_names_table3_only_when_a_row_has_its_value(units: Path):

@@ -7,8 +7,9 @@ set) gets its own section, titled with both. A row's class is its runs' apart fr
 grouped keys (Run.status_apart_from): `--by unit.placement` keeps bn_after_add beside
 original in the full (or scaled) section, though bn_after_add alone is not the paper's
 recipe (recipe.py); a departure in any other key still puts a run in "other", except
-the unit and shortcut of a run that builds a case of He et al. 2016b (a pre-activation
-ResNet-164 with its own B shortcuts), whose class is taken apart from them. Grouping
+the model's own unit and shortcut (left unset in the config) of a run that builds a case
+of He et al. 2016b (a pre-activation ResNet-164 with its own unit and B shortcuts), whose
+class is taken apart from them (ablation_class). Grouping
 on a schedule key (optim.schedule, max_steps, milestones: the paper's recipe against
 experiment=modern) likewise sets aside each grouped schedule key, so the cosine rows stand
 beside the paper's, classed by schedule_scale (unscaled: a section titled for its own
@@ -129,13 +130,25 @@ def build_ablation(runs: Sequence[Run], keys: Sequence[str]) -> List[AblationRow
 
 def ablation_class(run: Run, keys: Sequence[str]) -> str:
     """The run's class apart from the grouped keys and, where it builds a case of He et
-    al. 2016b (he2016b_value), apart from that case's unit and shortcut too: a full
-    pre-activation ResNet-164 with its own B shortcuts is not the recipe of Table 6, but
-    it is the recipe behind He 2016b's number for it, so that number compares."""
+    al. 2016b (he2016b_value) with the model's own unit and shortcut (the config left
+    them unset), apart from those too: a pre-activation ResNet-164 with its own full
+    pre-activation unit and B shortcuts is not the recipe of Table 6, but it is the
+    recipe behind He 2016b's number for it, so that number compares. A unit or shortcut
+    chosen in the config (resnet110 unit=bn_after_add, shortcut=B) stays a departure
+    unless grouped, so it never shares a row with the model's own."""
     if he2016b_value(run) is not None:
-        keys = [*keys, *(key for key, _ in run.departures or ()
-                         if key.startswith("unit.") or key == "shortcut.option")]
+        keys = [*keys, *models_own_architecture(run)]
     return run.status_apart_from(keys)
+
+
+def models_own_architecture(run: Run) -> List[str]:
+    """The run's departures in unit.placement and shortcut.option that the config left
+    to the model (unset): the model's own unit or shortcut, not a choice of the run."""
+    config = run.config or {}
+    configured = {"unit.placement": (config.get("unit") or {}).get("placement"),
+                  "shortcut.option": (config.get("shortcut") or {}).get("option")}
+    return [key for key, _ in run.departures or ()
+            if key in configured and configured[key] is None]
 
 
 def _row(status: str, data_name: Optional[str], setting: Setting, members: List[Run],
@@ -205,7 +218,9 @@ def he2016b_value(run: Run) -> Optional[PaperValue]:
 
 
 def _table3_value(run: Run, placement: str, unit: Dict) -> Optional[PaperValue]:
-    error = table3_preact_error(run.data_name, run.model, placement, unit)
+    configured = ((run.config or {}).get("shortcut") or {}).get("option")
+    error = table3_preact_error(run.data_name, run.model, placement, unit,
+                                run.shortcut if run.shortcut is not None else configured)
     if error is None:
         return None
     return PaperValue(f"{TABLE3_SOURCE}, pre-activation, {data_set_name(run.data_name)}",

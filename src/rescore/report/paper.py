@@ -17,8 +17,8 @@ test error in %, "the median accuracy of 5 runs for each architecture" (§3.1).
   functions." ResNet-110 and the bottleneck ResNet-164 (Fig. 4).
 Each row carries the unit.* settings that build its case in rescore (models/units.py).
 
-Source of TABLE3_PREACT, and how far it is checked: He et al. 2016b, Table 3, the test
-error of the pre-activation ResNet-164 and ResNet-1001 on CIFAR-10 and CIFAR-100. No
+Source of TABLE3_PREACT, and how far it is checked: of He et al. 2016b's Table 3, the test
+errors of the pre-activation ResNet-164 and ResNet-1001 on CIFAR-10 and CIFAR-100. No
 session could reach the paper's own Table 3 (offline; the stored copies of the paper hold
 its beginning only). The four values are as the Wide ResNet authors' README quotes them
 for "pre-ResNet-164" and "pre-ResNet-1001" ("Test error (%, flip/translation augmentation,
@@ -258,13 +258,18 @@ TABLE3_NETWORKS = {"resnet164": "resnet164", "preact_resnet164": "resnet164",
 TABLE3_PLACEMENT = "full_preact"
 
 
+TABLE3_SHORTCUT = "B"  # projections only where the dimensions grow, as these nets' own
+
+
 def table3_preact_error(data_name: Optional[str], model: str, placement: str,
-                        unit: Mapping[str, Any]) -> Optional[float]:
+                        unit: Mapping[str, Any], option: Optional[str]) -> Optional[float]:
     """He et al. 2016b Table 3's error for a run of `model` on `data_name` that built the
-    full pre-activation unit with identity shortcuts (the unit's own, no Fig. 2 variant);
-    None when the table has no such case."""
+    full pre-activation unit with identity shortcuts (the unit's own, no Fig. 2 variant)
+    and shortcut `option` B (None: the model's own, which is B for these nets; C
+    projects on every unit, which the paper's nets do not); None when the table has no
+    such case."""
     network = TABLE3_NETWORKS.get(model)
-    if network is None or placement != TABLE3_PLACEMENT \
+    if network is None or placement != TABLE3_PLACEMENT or option not in (None, TABLE3_SHORTCUT) \
             or _shortcut_settings(unit)["shortcut"] != "identity":
         return None
     return TABLE3_PREACT.get((str(data_name), network))
