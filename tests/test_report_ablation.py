@@ -464,6 +464,28 @@ def test_a_unit_or_shortcut_the_config_chose_never_shares_a_row_with_the_models_
                                ("other", 2, None, None)]
 
 
+def test_runs_of_one_he2016b_case_get_its_value_without_by(tmp_path: Path, capsys):
+    """Seeds of preact_resnet164 on CIFAR-100 differ in no key; table6.md has no column
+    for He 2016b, so the report makes the ablation by model.name, with 24.33 beside them.
+    Runs of ResNet-20 (no He 2016b case) still get none."""
+    root = tmp_path / "one_case"
+    for seed in (0, 1):
+        write_run(root, seed, 24.0 + seed, model="preact_resnet164", placement="full_preact",
+                  shortcut="B", digest="p164", data__name="cifar100", data__num_classes=100)
+    assert report_main([str(root)]) == 0
+    line = next(row for row in (root / "ablation.md").read_text().splitlines()
+                if row.startswith("| preact_resnet164 |"))
+    assert "| 2 | 0,1 | 24.50 |" in line and "| 24.33 [Table 3, pre-activation, CIFAR-100] |" \
+        in line
+    plain = tmp_path / "resnet20"
+    for seed in (0, 1):
+        write_run(plain, seed, 8.0 + seed, model="resnet20", digest="r20")
+    capsys.readouterr()
+    assert report_main([str(plain)]) == 0
+    assert not (plain / "ablation.md").exists()
+    assert "no result-defining config key differs" in capsys.readouterr().out
+
+
 def test_the_preamble_names_table3_only_when_a_row_has_its_value(units: Path):
     assert report_main([str(units), "--by", "unit.placement"]) == 0
     markdown = (units / "ablation.md").read_text()

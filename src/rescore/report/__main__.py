@@ -2,7 +2,9 @@
 `rescore-report`: read every run found under the folders, write table6.md/.csv, runs.csv
 (one line per run: status, wall time, speed) and fig6.png into the first folder (or --out),
 print the table. Where the runs differ in some config keys (or --by names them), also the
-ablation over those keys: ablation.md/.csv, ablation_means.png, ablation_curves.png."""
+ablation over those keys: ablation.md/.csv, ablation_means.png, ablation_curves.png; where
+they differ in none but build a case of He et al. 2016b outside Table 6, the ablation by
+model.name, which sets that paper's value beside them."""
 
 from __future__ import annotations
 
@@ -74,10 +76,21 @@ def ablation_keys(by: Optional[str], runs) -> List[str]:
     from .settings import check_keys, differing_keys
 
     if by is None:
-        return differing_keys(runs)
+        return differing_keys(runs) or he2016b_keys(runs)
     keys = [k.strip() for k in by.split(",") if k.strip()]
     check_keys(keys, runs)
     return keys
+
+
+def he2016b_keys(runs) -> List[str]:
+    """Runs that differ in nothing still get an ablation, by model, where some of them
+    build a case of He et al. 2016b that Table 6 does not cover (preact_resnet164 on
+    CIFAR-100, resnet110 unit=bn_after_add): table6.md has no column for its value, the
+    ablation does. A Table-6 run already has its paper value in table6.md."""
+    from .ablation import he2016b_value, table6_value
+
+    return (["model.name"] if any(he2016b_value(run) and not table6_value(run)
+                                  for run in runs) else [])
 
 
 def ablation(runs, keys: List[str], out_dir: Path) -> str:
