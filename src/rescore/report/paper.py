@@ -256,8 +256,6 @@ TABLE3_NETWORKS = {"resnet164": "resnet164", "preact_resnet164": "resnet164",
                    "resnet164_v2": "resnet164", "preact_resnet1001": "resnet1001",
                    "resnet1001_v2": "resnet1001"}
 TABLE3_PLACEMENT = "full_preact"
-
-
 TABLE3_SHORTCUT = "B"  # projections only where the dimensions grow, as these nets' own
 
 
@@ -269,7 +267,8 @@ def table3_preact_error(data_name: Optional[str], model: str, placement: str,
     projects on every unit, which the paper's nets do not); None when the table has no
     such case."""
     network = TABLE3_NETWORKS.get(model)
-    if network is None or placement != TABLE3_PLACEMENT or option not in (None, TABLE3_SHORTCUT) \
+    if network is None or placement != TABLE3_PLACEMENT \
+            or option not in (None, TABLE3_SHORTCUT) \
             or _shortcut_settings(unit)["shortcut"] != "identity":
         return None
     return TABLE3_PREACT.get((str(data_name), network))
