@@ -48,8 +48,8 @@ from ..config import UnitConfig
 from .collect import SCHEDULE_KEYS, Run, data_set_name
 from .paper import CITATION, FAIL, HE2016B_CITATION, PaperRow, UnitRow, paper_row, \
     table3_preact_error, unit_paper_error
-from .settings import (Setting, differing_keys, flatten, setting_of, setting_order,
-                       setting_text, value_text)
+from .settings import (Setting, config_settings, differing_keys, flatten, setting_of,
+                       setting_order, setting_text, value_text)
 from .stats import Summary, summarize
 from .table6 import (SECTION_HEADINGS, STATUS_ORDER, compares_with_table6,
                      consecutive_sections, error_of)
@@ -144,11 +144,9 @@ def ablation_class(run: Run, keys: Sequence[str]) -> str:
 def models_own_architecture(run: Run) -> List[str]:
     """The run's departures in unit.placement and shortcut.option that the config left
     to the model (unset): the model's own unit or shortcut, not a choice of the run."""
-    config = run.config or {}
-    configured = {"unit.placement": (config.get("unit") or {}).get("placement"),
-                  "shortcut.option": (config.get("shortcut") or {}).get("option")}
+    settings = config_settings(run.config or {})  # the schema's default for both: None
     return [key for key, _ in run.departures or ()
-            if key in configured and configured[key] is None]
+            if key in ("unit.placement", "shortcut.option") and settings.get(key) is None]
 
 
 def _row(status: str, data_name: Optional[str], setting: Setting, members: List[Run],
@@ -218,9 +216,9 @@ def he2016b_value(run: Run) -> Optional[PaperValue]:
 
 
 def _table3_value(run: Run, placement: str, unit: Dict) -> Optional[PaperValue]:
-    configured = ((run.config or {}).get("shortcut") or {}).get("option")
-    error = table3_preact_error(run.data_name, run.model, placement, unit,
-                                run.shortcut if run.shortcut is not None else configured)
+    option = (run.shortcut if run.shortcut is not None
+              else config_settings(run.config or {}).get("shortcut.option"))
+    error = table3_preact_error(run.data_name, run.model, placement, unit, option)
     if error is None:
         return None
     return PaperValue(f"{TABLE3_SOURCE}, pre-activation, {data_set_name(run.data_name)}",
