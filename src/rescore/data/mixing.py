@@ -117,8 +117,9 @@ def mixup(images, labels, lam) -> tuple:
 
 
 def cutmix_box(height: int, width: int, lam, center):
-    """(top, bottom, left, right) of the pasted box, clipped: sides ⌊H·√(1−λ)⌋ and
-    ⌊W·√(1−λ)⌋ about `center` (as the authors' rand_bbox, clovaai/CutMix-PyTorch)."""
+    """(top, bottom, left, right) of the pasted box, clipped: ⌊H·√(1−λ)⌋//2 and
+    ⌊W·√(1−λ)⌋//2 each way from `center`, so an odd side loses a pixel (as the authors'
+    rand_bbox, clovaai/CutMix-PyTorch); cutmix() recomputes λ from the area kept."""
     cut = tf.sqrt(1.0 - lam)
     cut_h = tf.cast(tf.floor(height * cut), tf.int32)
     cut_w = tf.cast(tf.floor(width * cut), tf.int32)
