@@ -307,6 +307,22 @@ def test_figure_prefers_cifar10_and_names_what_it_draws(mixed: Path):
         "CIFAR-10: training error")
 
 
+def test_a_curve_drawn_for_several_seeds_names_its_seed_and_their_number(tmp_path: Path):
+    from rescore.report.figures import _fig6_label, representative_runs, seeds_of_config
+
+    for seed in (2, 0, 1):
+        write_run(tmp_path, "resnet20", seed, 0.085, digest="full")
+    write_run(tmp_path, "resnet20", 0, 0.25, digest="scaled", scale=1 / 32, max_steps=2000)
+    write_run(tmp_path, "plain20", 0, 0.09, digest="plain")
+    runs = collect([tmp_path])
+    drawn = representative_runs(runs)
+    assert (drawn["resnet20"].seed, drawn["resnet20"].config_digest) == (0, "full")
+    assert seeds_of_config(drawn["resnet20"], runs) == 3  # not the scaled run's seed 0
+    assert _fig6_label(drawn["resnet20"], "ResNet", 3) == "ResNet-20 (seed 0, one of 3)"
+    assert seeds_of_config(drawn["plain20"], runs) == 1
+    assert _fig6_label(drawn["plain20"], "plain", 1) == "plain-20"
+
+
 def test_paper_schedule_is_the_default_config():
     from rescore.config import OptimConfig
     from rescore.report.paper import ITERATIONS, MILESTONES

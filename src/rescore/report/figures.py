@@ -4,7 +4,8 @@ iterations, plain nets in one panel and ResNets in the other.
 One curve per model: of its runs, the one nearest the paper's (CIFAR-10 before other data;
 full schedule, then scaled, unfinished, other; the furthest, then the lowest seed). The
 data sets and schedules of the curves drawn go in the title, and a curve of another data
-set or an altered schedule says so in its label.
+set or an altered schedule says so in its label, as does one drawn for several seeds of
+its config (which seed, of how many): the paper's figure draws single runs too.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def plot_fig6(runs: List[Run], out_file: Path) -> Optional[Path]:
     for family, pattern in PANELS:
         members = sorted((r for m, r in chosen.items() if pattern.fullmatch(m)),
                          key=lambda r: depth_of(r.model) or 0)
-        panels.append((f"{family} nets", [(_fig6_label(run, family),
+        panels.append((f"{family} nets", [(_fig6_label(run, family, seeds_of_config(run, runs)),
                                            DEPTH_COLOURS.get(depth_of(run.model)), run)
                                           for run in members],
                        f"no {family} runs found"))
@@ -100,8 +101,18 @@ def figure_title(drawn: List[Run]) -> str:
             f"(bold)\n{'; '.join(schedules)}")
 
 
-def _fig6_label(run: Run, family: str) -> str:
+def seeds_of_config(run: Run, runs: List[Run]) -> int:
+    """How many runs with curves share `run`'s model, config and class: the seeds its
+    curve stands for."""
+    return len({r.seed for r in runs if (r.model, r.config_digest, r.status)
+                == (run.model, run.config_digest, run.status)
+                and (r.train_curve or r.heldout_curve)})
+
+
+def _fig6_label(run: Run, family: str, seeds: int = 1) -> str:
     label = f"{family}-{depth_of(run.model)}"
+    if seeds > 1:
+        label += f" (seed {run.seed}, one of {seeds})"
     if run.status == "unfinished":
         label += " (unfinished)"
     if run.status == "other" or not run.on_cifar10:
