@@ -126,7 +126,7 @@ def test_a_placed_archive_with_the_wrong_md5_is_refused_and_moved_aside(archive,
     assert raised.value.exit_code == 7
     assert f"{placed} is corrupt or truncated: expected md5 {md5}, actual md5 {bad_md5}" \
         in message
-    assert f"moved to {placed}.bad" in message and "Place a good copy there" in message
+    assert f"moved to {placed}.bad" in message and f"Place a good copy at {placed} " in message
     assert not placed.exists() and md5_of(root / (ARCHIVE_NAME + ".bad")) == bad_md5
     assert not (root / BATCHES_DIR).exists()
 

@@ -20,7 +20,9 @@ TensorFlow.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import http.client
 import logging
 import os
 import pickle
@@ -127,7 +129,10 @@ def ensure_extracted(release: CifarRelease, root: str | os.PathLike, download: b
         return batches_dir
     if not download and not (root / release.archive_name).exists():
         raise _not_found(release, root, url)  # before mkdir: a refused load creates nothing
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _root_not_writable(release, root, err) from err
     with exclusive(root):
         if batches_dir.exists():  # another process finished while we waited
             _check_batches_dir_complete(release, batches_dir)
@@ -151,6 +156,15 @@ def _fetch_and_extract(release: CifarRelease, root: Path, download: bool, url: s
 def _not_found(release: CifarRelease, root: Path, url: str) -> DataError:
     return DataError(f"{release.title} not found and download=False.\n"
                      f"{_where_to_put_it(release, root, url)}")
+
+
+def _root_not_writable(release: CifarRelease, root: Path, err: OSError) -> DataError:
+    """A shared, read-only data folder: say so, and the two ways out."""
+    return DataError(
+        f"Cannot write to the data root {root} ({err}), which {release.title} needs to be "
+        f"downloaded or extracted into. Extract it there once by someone who can write "
+        f"(tar xzf {release.archive_name} gives {release.folder}/), or set the {ENV_ROOT} "
+        f"environment variable or data.root=/path/to/folder to a folder you can write.")
 
 
 def _check_batches_dir_complete(release: CifarRelease, batches_dir: Path) -> None:
@@ -182,15 +196,24 @@ def _free_name(path: Path) -> Path:
 
 def _verify_placed_archive(archive: Path, expected_md5: str) -> None:
     """A bad archive is moved aside so the next run can download a good one."""
-    actual_md5 = _md5_of_file(archive)
+    try:
+        actual_md5 = _md5_of_file(archive)
+    except OSError as err:  # unreadable is not corrupt: it stays where it is
+        raise DataError(f"Could not read {archive}: {err}. Check that you can read it "
+                        f"and run again.") from err
     if actual_md5 == expected_md5:
         return
     quarantined = _free_name(archive.with_name(archive.name + ".bad"))
-    os.replace(archive, quarantined)
+    try:
+        os.replace(archive, quarantined)
+        what_now = (f"has been moved to {quarantined}. Place a good copy at {archive} or "
+                    f"run again with data.download=true.")
+    except OSError as err:  # a read-only folder: the md5s still say what is wrong
+        what_now = (f"could not be moved aside ({err}), so it is still there: replace it "
+                    f"with a good copy.")
     raise DataError(
         f"{archive} is corrupt or truncated: expected md5 {expected_md5}, "
-        f"actual md5 {actual_md5}. It was not used and has been moved to {quarantined}. "
-        f"Place a good copy there or run again with download enabled.")
+        f"actual md5 {actual_md5}. It was not used and {what_now}")
 
 
 def _download_verified(release: CifarRelease, url: str, archive: Path, expected_md5: str,
@@ -200,7 +223,9 @@ def _download_verified(release: CifarRelease, url: str, archive: Path, expected_
     log.info("Downloading %s to %s", url, archive)
     try:
         actual_md5 = _stream_to_file(url, partial)
-    except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts are OSErrors
+    # URLError, HTTPError and timeouts are OSErrors; a garbled or cut-off HTTP response
+    # (BadStatusLine, IncompleteRead) is an HTTPException, which is not
+    except (OSError, ValueError, http.client.HTTPException) as err:
         partial.unlink(missing_ok=True)
         raise DataError(
             f"Could not download {release.title} from {url}: {err}.\n"
@@ -227,10 +252,24 @@ def _stream_to_file(url: str, destination: Path) -> str:
 # ---------------------------------------------------------------------- extract
 
 
+STAGING_PREFIX = ".extract-"
+
+# OSErrors that say the destination cannot take the files, not that the archive is bad
+_DESTINATION_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM,
+                       errno.EROFS}
+
+
 def _extract_atomically(release: CifarRelease, archive: Path, root: Path) -> None:
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+    """Called under the root's lock, so any staging folder already there was left by a
+    process killed while extracting (before its signal handlers existed): removed."""
+    for stale in root.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
     try:
-        _extract_batches(release.folder, archive, staging / release.folder)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+    except OSError as err:
+        raise _root_not_writable(release, root, err) from err
+    try:
+        _extract_batches(release, archive, staging / release.folder)
         _check_batches_dir_complete(release, staging / release.folder)
         try:
             os.replace(staging / release.folder, root / release.folder)
@@ -242,24 +281,34 @@ def _extract_atomically(release: CifarRelease, archive: Path, root: Path) -> Non
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _extract_batches(folder: str, archive: Path, destination: Path) -> None:
-    """Copy only plain files directly inside ``folder/``.
+def _extract_batches(release: CifarRelease, archive: Path, destination: Path) -> None:
+    """Copy only plain files directly inside ``release.folder/``.
 
     Member names are never used as paths beyond their basename, so absolute
     paths, ``..`` and links in a hostile archive cannot write outside the folder.
     """
-    destination.mkdir(parents=True)
     try:
+        destination.mkdir(parents=True)
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
-                basename = _basename_in_folder(member, folder)
+                basename = _basename_in_folder(member, release.folder)
                 if basename is None:
                     continue
                 with tar.extractfile(member) as src, open(destination / basename, "wb") as dst:
                     shutil.copyfileobj(src, dst, _CHUNK_BYTES)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+    except OSError as err:
+        if err.errno not in _DESTINATION_ERRNOS:  # gzip's BadGzipFile is an OSError too
+            raise _bad_archive(archive, err) from err
         raise DataError(
-            f"Could not extract {archive}: {err}. Delete it and run again.") from err
+            f"Could not extract {archive} into {destination.parent.parent}: {err}. The "
+            f"archive was kept, as nothing says it is bad: free some space or fix the "
+            f"permissions there (or set data.root=/path/to/folder), and run again.") from err
+    except (tarfile.TarError, EOFError, zlib.error) as err:
+        raise _bad_archive(archive, err) from err
+
+
+def _bad_archive(archive: Path, err: Exception) -> DataError:
+    return DataError(f"Could not extract {archive}: {err}. Delete it and run again.")
 
 
 def _basename_in_folder(member: tarfile.TarInfo, folder: str) -> str | None:
@@ -299,6 +348,12 @@ def _read_batch(release: CifarRelease, path: Path) -> tuple[np.ndarray, np.ndarr
     try:
         with open(path, "rb") as f:
             batch = _unpickle_bytes_keys(f)
+    except OSError as err:  # the file may be fine: nobody should delete it for this
+        raise DataError(f"Could not read {path}: {err}. Check that you can read it "
+                        f"(permissions, the disk) and run again.") from err
+    except MemoryError as err:
+        raise DataError(f"Ran out of memory reading {path}; the file was left as it "
+                        f"is.") from err
     except Exception as err:  # pickle raises many types on garbage input
         raise DataError(f"{path} is not a readable {release.title} batch ({err}). "
                         f"Delete {path.parent} and run again.") from err
