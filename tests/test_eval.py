@@ -246,6 +246,24 @@ def test_a_stale_checkpoint_is_not_taken_for_the_final_weights(run_dir, tmp_path
     assert "not of the run's final iteration 12" in capsys.readouterr().err
 
 
+def test_an_unknown_model_name_is_a_typo_whatever_the_path_holds(run_dir, capsys):
+    for path in (run_dir, run_dir / "model.weights.h5"):
+        assert eval_main("--model", "resnt8", path) == 2
+        err = capsys.readouterr().err
+        assert "unknown model 'resnt8'. Did you mean 'resnet8'?" in err and "resnet20" in err
+
+
+def test_an_swa_run_without_its_weights_file_is_refused_not_blamed_on_the_weights(
+        run_dir, tmp_path, capsys):
+    copy = copy_run(run_dir, tmp_path)
+    (copy / "model.weights.h5").unlink()
+    saved = json.loads((copy / "result.json").read_text())
+    saved["config"]["optim"]["swa"]["start"] = 6
+    (copy / "result.json").write_text(json.dumps(saved))
+    assert eval_main(copy) == 9
+    assert "an SWA run's final weights" in capsys.readouterr().err
+
+
 def test_weights_of_resnet8_named_resnet20_exit_9(run_dir, capsys):
     assert eval_main("--model", "resnet20", run_dir / "model.weights.h5") == 9
     assert "holds resnet8 weights" in capsys.readouterr().err

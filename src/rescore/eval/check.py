@@ -107,7 +107,8 @@ def load_checkpoint(model: keras.Model, target: Target) -> None:
     try:
         tf.train.Checkpoint(model=model).restore(str(target.weights)).expect_partial() \
             .assert_existing_objects_matched()  # never keep the random initial weights
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
+    # a truncated checkpoint surfaces as IndexError too (train/checkpoint.py saw it)
+    except (AssertionError, ValueError, IndexError, tf.errors.OpError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise WeightsError(f"checkpoint {target.weights} does not fit "
                            f"{describe_model(target)}: {first[:300]}") from err

@@ -45,12 +45,21 @@ class Target:
 def resolve(path: Path, model: Optional[str]) -> Target:
     """A run folder (holding result.json) or a `.weights.h5` file; `model` is `--model`."""
     path = Path(path)
+    check_model_name(model)
     if path.is_dir():
         return from_run_dir(path, model)
     if path.is_file():
         return from_weights_file(path, model)
     raise WeightsError(f"{path} does not exist: give a run folder (holding {RESULT_FILE}) "
                        f"or a weights file (*{SUFFIX})")
+
+
+def check_model_name(model: Optional[str]) -> None:
+    """A typo in --model is named as one, with the valid names, whatever the path holds."""
+    from ..models import list_models
+
+    if model is not None and model not in list_models():
+        raise ConfigError(unknown_name_message("model", model, list_models()))
 
 
 def from_run_dir(run_dir: Path, model: Optional[str]) -> Target:
@@ -80,6 +89,10 @@ def from_newest_checkpoint(run_dir: Path, settings: Config, result: Dict[str, An
                            result_file: Path) -> Target:
     """A run that finished before rescore wrote model.weights.h5: its last checkpoint is
     saved at the final iteration and holds the final weights."""
+    if settings.optim.swa.start is not None:  # the last checkpoint precedes the averaging
+        raise WeightsError(f"{run_dir} holds no {WEIGHTS_FILE}, and an SWA run's final "
+                           f"weights (the average, BN recomputed after the last checkpoint) "
+                           f"are only in that file: this run cannot be checked without it")
     found = checkpoints_on_disk(run_dir / "checkpoints")
     if not found:
         raise WeightsError(f"{run_dir} holds neither {WEIGHTS_FILE} nor checkpoints/: no "
@@ -139,8 +152,6 @@ def default_settings_for(path: Path, model: Optional[str]) -> tuple:
     if model is None:
         raise ConfigError(f"{path} stores no rescore description (model, normalisation): "
                           f"name its model with --model NAME; valid: {', '.join(list_models())}")
-    if model not in list_models():
-        raise ConfigError(unknown_name_message("model", model, list_models()))
     has_config = (CONF_DIR / "model" / f"{model}.yaml").is_file()
     settings = compose_settings([f"model={model}" if has_config else f"model.name={model}"])
     d = settings.data
