@@ -71,6 +71,12 @@ def test_out_of_range_values_fail_before_training(tmp_path):
     (["model.name=resnet21"], "unknown model 'resnet21'. Did you mean 'resnet32'?"),
     (["trainer.signal_exit_code=0"], "trainer.signal_exit_code must be in 1..255, got 0"),
     (["trainer.checkpoint_every=0"], "trainer.checkpoint_every must be > 0, got 0"),
+    (["data.val_split=512"], "data.val_split must be in [0, 512): synthetic has 512 training "
+                             "images, got 512"),
+    (["data=cifar10", "data.val_split=50000"], "data.val_split must be in [0, 50000): cifar10 "
+                                               "has 50000 training images, got 50000"),
+    (["optim.schedule_scale=inf"], "schedule_scale inf is not a number or a fraction"),
+    (["optim.schedule_scale=true"], "schedule_scale True is not a number or a fraction"),
 ])
 def test_check_config_names_the_bad_value(compose_config, overrides, message):
     # (a wrong choice, e.g. trainer.resume=sometimes, fails earlier, at composition:
@@ -116,3 +122,26 @@ def test_missing_or_corrupt_data_is_exit_7_with_where_to_put_it(tmp_path, placed
     (run_log,) = (tmp_path / "out").rglob("*.log")  # and kept in the run's log file
     logged = run_log.read_text()
     assert "[rescore][ERROR] - " in logged and all(f in logged for f in fragments)
+
+
+@pytest.mark.parametrize("milestones", ["[30,20]", "[20,20]"])
+def test_unsorted_milestones_are_not_blamed_on_the_schedule_scale(compose_config, milestones):
+    from rescore.config import to_settings
+    from rescore.errors import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        to_settings(compose_config(["experiment=smoke", f"optim.milestones={milestones}"]))
+    assert "strictly increasing" in str(raised.value)
+    assert "schedule_scale" not in str(raised.value)  # a larger scale would not help
+
+
+def test_model_kwargs_the_builder_does_not_take_are_a_config_error(compose_config):
+    from rescore.config import to_settings
+    from rescore.errors import ConfigError
+    from rescore.train.build import run_model
+
+    c = to_settings(compose_config(["experiment=smoke", "+model.kwargs.stem=cifar"]))
+    with pytest.raises(ConfigError) as raised:
+        run_model(c)
+    assert str(raised.value).startswith("model.kwargs {'stem': 'cifar'} do not fit resnet8: ")
+    assert "stem" in str(raised.value).split(": ", 1)[1]

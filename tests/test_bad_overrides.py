@@ -119,3 +119,20 @@ def test_the_cli_exits_2_with_one_line_and_no_traceback(tmp_path, override, frag
     assert "Traceback" not in proc.stderr + proc.stdout
     assert proc.stderr.count("rescore: error:") == 1 and fragment in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("line, sweep", [("model=[resnet20,resnet56]", "model=resnet20,resnet56"),
+                                         ("experiment=[smoke,modern]", "experiment=smoke,modern"),
+                                         ("shortcut=[A,B]", "shortcut=A,B")])
+def test_a_list_for_a_group_is_refused_with_the_sweep_it_meant(line, sweep):
+    """Hydra would merge the options into one config (ResNet-110's warm-up on ResNet-20)."""
+    assert refusal(line) == (f"'{line}': the {line.split('=')[0]} group takes one option (a "
+                             f"list would merge them into one run); to run each, sweep them: "
+                             f"python -m rescore -m {sweep}")
+
+
+def test_a_sweep_without_multirun_says_to_add_m():
+    assert refusal("seed=0,1").startswith("'seed=0,1' is a sweep, which needs a multirun: "
+                                          "put -m before the overrides")
+    check_overrides(["-m", "seed=0,1"])
+    check_overrides(["--multirun", "model=resnet20,resnet32", "shortcut=A,B"])

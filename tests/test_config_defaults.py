@@ -57,6 +57,20 @@ def test_the_digest_of_existing_run_folders_does_not_move(compose_config):
     assert digest() == "44136fa355"
     assert digest("experiment=smoke") == "1c44adc463"
     assert digest("optim.schedule_scale=1/320") == "0cd0ade35e"
+    assert digest("optim.schedule_scale=1/32") == "f41c894454"  # results/cifar10_scale1-32
+
+
+@pytest.mark.slow
+def test_equal_schedule_scales_share_a_run_folder(compose_config):
+    """However the scale is spelt, the same value is the same run (and resumes as one)."""
+    def digest(*overrides):
+        return config_digest(asdict(to_settings(compose_config(list(overrides)))))
+
+    assert digest("optim.schedule_scale=0.03125") == digest("optim.schedule_scale=2/64") \
+        == digest("optim.schedule_scale=1/32") == "f41c894454"
+    assert digest("optim.schedule_scale=1.0") == digest("optim.schedule_scale=1/1") \
+        == digest() == "44136fa355"
+    assert digest("optim.schedule_scale=0.5") != digest("optim.schedule_scale=0.25")
     assert digest("trainer.precision=mixed_bfloat16") == digest("trainer.precision=mixed_bfloat16")
     assert digest("trainer.precision=mixed_bfloat16") != digest()
 

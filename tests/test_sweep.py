@@ -1,6 +1,8 @@
 """Sweeps (issue 4): in a Hydra multirun a failing job does not stop or lose the others;
 the sweep folder gets sweep_summary.json/.md listing each job's overrides, status and
-result, and the process exits 6 if any job failed or diverged."""
+result, and the process exits 6 if any job failed or diverged. (A job whose config is
+invalid stops the sweep before it starts: tests/test_sweep_check.py. The failure here is
+one only the job finds: its data are missing.)"""
 
 import json
 import math
@@ -10,11 +12,15 @@ import pytest
 
 from _faults import run_cli, tiny
 
-LRS = ["0.05", "1e30", "-1"]  # trains | diverges | invalid config
+LRS = ["0.05", "1e30"]  # trains | diverges
+DATA = ["synthetic", "cifar10"]  # there | missing (download=false, empty root): fails
 
 
 def sweep(tmp_path):
-    args = ["-m", *tiny(10, 5, f"out_root={tmp_path / 'out'}"), f"optim.lr={','.join(LRS)}"]
+    (tmp_path / "no-data").mkdir(exist_ok=True)
+    args = ["-m", *tiny(10, 5, f"out_root={tmp_path / 'out'}"), f"optim.lr={','.join(LRS)}",
+            f"data={','.join(DATA)}", f"data.root={tmp_path / 'no-data'}",
+            "data.download=false"]
     proc = run_cli(args, cwd=tmp_path)
     summary = json.loads((tmp_path / "out" / "smoke" / "sweep_summary.json").read_text())
     return proc, summary["jobs"]
@@ -30,34 +36,33 @@ def first_sweep(tmp_path_factory):
 def test_failing_jobs_do_not_stop_the_sweep_and_are_summarised(first_sweep):
     tmp_path, proc, jobs = first_sweep
     assert proc.returncode == 6, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 of 3 sweep jobs failed or diverged" in proc.stderr
+    assert "3 of 4 sweep jobs failed or diverged" in proc.stderr
 
-    assert [j["job"] for j in jobs] == [0, 1, 2]
+    assert [j["job"] for j in jobs] == [0, 1, 2, 3]
     assert [next(o for o in j["overrides"] if o.startswith("optim.lr=")) for j in jobs] == [
-        "optim.lr=0.05", "optim.lr=1e+30", "optim.lr=-1"]  # as Hydra writes them
-    assert [j["status"] for j in jobs] == ["finished", "diverged", "failed"]
-    finished, diverged, invalid = jobs
+        "optim.lr=0.05", "optim.lr=0.05", "optim.lr=1e+30", "optim.lr=1e+30"]  # as Hydra writes
+    assert [j["status"] for j in jobs] == ["finished", "failed", "diverged", "failed"]
+    finished, no_data, diverged, _ = jobs
     assert 0 <= finished["test_error"] <= 1 and finished["error"] is None
     saved = json.loads(open(f"{finished['run_dir']}/result.json").read())
     assert saved["test_error"] == finished["test_error"] and saved["steps"] == 10
     assert diverged["test_error"] is None or math.isnan(diverged["test_error"])
     assert diverged["error"].startswith("DivergedError: non-finite loss or gradient at iteration")
-    assert invalid["error"].startswith("ConfigError: invalid config")
-    assert "optim.lr must be > 0, got -1.0" in invalid["error"]
+    assert no_data["error"].startswith("DataError: CIFAR-10 not found and download=False")
 
     markdown = (tmp_path / "out" / "smoke" / "sweep_summary.md").read_text()
-    assert "Varied: optim.lr (0.05, 1e+30, -1)." in markdown  # the keys the sweep varied
+    assert "Varied: data (synthetic, cifar10); optim.lr (0.05, 1e+30)." in markdown
     table = [line for line in markdown.splitlines() if line.startswith("|")]
-    assert len(table) == 2 + 3
+    assert len(table) == 2 + 4
     assert "| finished | " in table[2] and f"{100 * finished['test_error']:.2f}%" in table[2]
-    assert "| diverged | — |" in table[3] and "| failed | — |" in table[4]
+    assert "| failed | — |" in table[3] and "| diverged | — |" in table[4]
 
 
 @pytest.mark.slow
 def test_rerunning_a_sweep_reports_finished_jobs_without_training(first_sweep):
     proc, jobs = sweep(first_sweep[0])
     assert proc.returncode == 6
-    assert [j["status"] for j in jobs] == ["already_finished", "diverged", "failed"]
+    assert [j["status"] for j in jobs] == ["already_finished", "failed", "diverged", "failed"]
 
 
 # ------------------------------------- several sweeps into one folder (issue 12)

@@ -17,6 +17,7 @@ from . import cpu, sweep
 from .config import register_resolvers, register_schemas, to_settings
 from .errors import SWEEP_FAILED_EXIT, ConfigError, DivergedError, Preempted, RescoreError
 from .overrides import check_overrides
+from .sweep_check import check_sweep_jobs
 from .gpu_pinning import pin_if_joblib_job
 
 register_schemas()
@@ -98,6 +99,7 @@ def main() -> None:
     try:
         check_overrides(sys.argv[1:])  # before Hydra: its unknown-key error names no options
         cpu.choose_at_startup()  # sets TF_ENABLE_ONEDNN_OPTS, so before TensorFlow loads
+        check_sweep_jobs(sys.argv[1:])  # a bad value in one job: before any job trains
     except ConfigError as err:
         print(f"rescore: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)

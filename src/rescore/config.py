@@ -318,9 +318,28 @@ def config_digest(cfg: Dict[str, Any], length: int = 10) -> str:
     Only values that differ from the schema's defaults enter it: a new option added with a
     default leaves every existing run folder where it was, so a run started before an
     upgrade still resumes after it."""
-    changed = differing_from(result_defining(cfg), result_defining(asdict(Config())))
+    changed = differing_from(result_defining(with_canonical_scale(cfg)),
+                             result_defining(asdict(Config())))
     text = json.dumps(changed, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def with_canonical_scale(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """`cfg` with optim.schedule_scale spelt one way per value, so that equal scales share a
+    run folder (0.03125, 2/64 and 1/32 all become "1/32"; 1.0 and 1/1 become 1). Fractions
+    keep the n/d form every documented command types, so those folders stay where they
+    were; a scale that does not parse is left for check_config to refuse."""
+    from .train.schedule import parse_scale  # TF-free
+
+    optim = cfg.get("optim")
+    if not isinstance(optim, dict) or "schedule_scale" not in optim:
+        return cfg
+    try:
+        scale = parse_scale(optim["schedule_scale"])
+    except ValueError:
+        return cfg
+    canonical = int(scale) if scale.denominator == 1 else f"{scale.numerator}/{scale.denominator}"
+    return {**cfg, "optim": {**optim, "schedule_scale": canonical}}
 
 
 def _digest_resolver(*, _root_: DictConfig) -> str:
@@ -395,6 +414,7 @@ def check_config(c: Config) -> None:
         max_steps, milestones, _ = scaled_schedule(o.max_steps, o.milestones, o.warmup.steps,
                                                    o.schedule_scale)
         unscaled_ok = (o.schedule == "step"  # the cosine has no milestones to keep apart
+                       and list(o.milestones) == sorted(set(o.milestones))
                        and all(0 < m < o.max_steps for m in o.milestones))  # else said above
         need(not unscaled_ok or (list(milestones) == sorted(set(milestones))
                                  and all(m < max_steps for m in milestones)),
@@ -406,7 +426,9 @@ def check_config(c: Config) -> None:
         problems.append(f"optim.schedule_scale: {err}")
     need(d.batch_size > 0, f"data.batch_size must be > 0, got {d.batch_size}")
     need(d.eval_batch_size > 0, f"data.eval_batch_size must be > 0, got {d.eval_batch_size}")
-    need(d.val_split >= 0, f"data.val_split must be >= 0, got {d.val_split}")
+    need(0 <= d.val_split < training_images(d),
+         f"data.val_split must be in [0, {training_images(d)}): {d.name} has "
+         f"{training_images(d)} training images, got {d.val_split}")
     _check_num_classes(d, problems)
     for key in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
         need(getattr(t, key) > 0, f"trainer.{key} must be > 0, got {getattr(t, key)}")
@@ -507,6 +529,14 @@ def _check_modern(c: Config, problems: List[str]) -> None:
                         f"averages the iterations from there to the end (the paper starts "
                         f"at 75% of the budget, e.g. optim.swa.start="
                         f"{3 * o.max_steps // 4})")
+
+
+def training_images(d: DataConfig) -> int:
+    """How many training images data.val_split holds out from."""
+    from .data import real_release  # TF-free
+
+    release = real_release(d.name)
+    return d.synthetic_train if release is None else release.train_images
 
 
 def _check_num_classes(d: DataConfig, problems: List[str]) -> None:

@@ -31,9 +31,14 @@ def check_overrides(argv: Sequence[str]) -> None:
     """Raise ConfigError listing every override with an unknown key, an unknown group
     option or a value of the wrong type."""
     problems = []
+    multirun = _is_multirun(argv)
     for o in _parsed_overrides(argv):
         key = o.key_or_group
-        if key in config_groups():
+        if o.is_sweep_override() and not multirun:
+            problems.append(f"'{o.input_line}' is a sweep, which needs a multirun: put -m "
+                            f"before the overrides (python -m rescore -m {o.input_line} …), "
+                            f"or quote a value that holds a comma: key='a,b'")
+        elif key in config_groups():
             problems += _group_problems(o, key)
         elif (p := unknown_key_message(key)) is not None:
             problems.append(p)
@@ -62,6 +67,11 @@ def _group_problems(o, group: str) -> List[str]:
     if o.is_add():
         return [f"'{o.input_line}' adds a {group} group, but the config already has one: "
                 f"choose it with {o.input_line.lstrip('+')!r} instead"]
+    if isinstance(o.value(), list):  # Hydra would merge the options into one config
+        options_given = ",".join(str(v) for v in o.value())
+        return [f"'{o.input_line}': the {group} group takes one option (a list would merge "
+                f"them into one run); to run each, sweep them: "
+                f"python -m rescore -m {group}={options_given}"]
     return [p for v in _values(o) if (p := unknown_option_message(group, v))]
 
 
@@ -162,6 +172,12 @@ def _parsed_overrides(argv: Sequence[str]) -> List[Any]:
                               f"quote a value holding '=' or spaces: key='a=b'") from None
     return [o for o in parsed
             if o.key_or_group.replace("/", ".").split(".")[0] != "hydra" and not o.package]
+
+
+def _is_multirun(argv: Sequence[str]) -> bool:
+    from hydra._internal.utils import get_args_parser
+
+    return bool(get_args_parser().parse_known_args(list(argv))[0].multirun)
 
 
 def _first_line(err: Exception) -> str:

@@ -28,7 +28,8 @@ NUM_CLASSES = 10
 CIFAR10 = CifarRelease(title="CIFAR-10", url=OFFICIAL_URL, md5=OFFICIAL_MD5,
                        archive_name=ARCHIVE_NAME, folder=BATCHES_DIR,
                        train_files=TRAIN_BATCHES, test_files=(TEST_BATCH,),
-                       label_key=b"labels", num_classes=NUM_CLASSES)
+                       label_key=b"labels", num_classes=NUM_CLASSES,
+                       train_images=50_000)
 
 
 def ensure_cifar10(root: str | os.PathLike, download: bool = True,

@@ -30,7 +30,8 @@ NUM_CLASSES = 100
 CIFAR100 = CifarRelease(title="CIFAR-100", url=OFFICIAL_URL, md5=OFFICIAL_MD5,
                         archive_name=ARCHIVE_NAME, folder=BATCHES_DIR,
                         train_files=("train",), test_files=("test",),
-                        label_key=b"fine_labels", num_classes=NUM_CLASSES)
+                        label_key=b"fine_labels", num_classes=NUM_CLASSES,
+                        train_images=50_000)
 
 
 def ensure_cifar100(root: str | os.PathLike, download: bool = True,

@@ -63,6 +63,7 @@ class CifarRelease:
     test_files: Tuple[str, ...]
     label_key: bytes  # b"labels" (CIFAR-10) or b"fine_labels" (CIFAR-100)
     num_classes: int
+    train_images: int  # in train_files together
 
     @property
     def required_files(self) -> Tuple[str, ...]:

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..config import Config
+from ..errors import ConfigError
 from ..data import load_splits
 from ..data.pipeline import BatchOrder, Splits, normalization
 from ..models import build_model
@@ -83,9 +84,16 @@ def run_model(c: Config) -> keras.Model:
     """The model a run's config describes (also how rescore eval and the report rebuild
     it). Layers keep the precision policy they are built with."""
     with precision_policy(c.trainer.precision):
-        return build_model(c.model.name, num_classes=c.data.num_classes,
-                           shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
-                           unit=c.unit, **c.model.kwargs)
+        try:
+            return build_model(c.model.name, num_classes=c.data.num_classes,
+                               shortcut=c.shortcut.option, batchnorm=c.model.batchnorm,
+                               unit=c.unit, **c.model.kwargs)
+        except (TypeError, ValueError) as err:
+            if not c.model.kwargs:
+                raise  # a bug, not the user's input
+            # the builders' own arguments are the only list of what kwargs may hold
+            raise ConfigError(f"model.kwargs {dict(c.model.kwargs)} do not fit "
+                              f"{c.model.name}: {err}") from err
 
 
 def build_run(c: Config, splits: Optional[Splits] = None) -> Run:

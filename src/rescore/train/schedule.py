@@ -41,10 +41,12 @@ WARMUP_WINDOW = 20  # batches averaged for the "training error below X" warm-up 
 
 
 def parse_scale(scale: Scale) -> Fraction:
-    """'1/32', 0.03125 and 1 are all accepted; the result must be positive."""
+    """'1/32', 0.03125 and 1 are all accepted; the result must be positive and finite."""
     try:
+        if isinstance(scale, bool):  # Fraction(True) would be 1
+            raise TypeError("a truth value")
         value = Fraction(str(scale)) if isinstance(scale, str) else Fraction(scale)
-    except (ValueError, ZeroDivisionError, TypeError) as err:
+    except (ValueError, ZeroDivisionError, TypeError, OverflowError) as err:  # inf: Overflow
         raise ValueError(f"schedule_scale {scale!r} is not a number or a fraction like 1/32") \
             from err
     if value <= 0:
