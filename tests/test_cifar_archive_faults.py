@@ -6,6 +6,8 @@ not bite) by making the one call that would fail raise what the OS raises."""
 
 import errno
 import http.client
+import os
+import time
 
 import pytest
 
@@ -120,13 +122,18 @@ def test_a_garbled_http_response_is_a_data_error_and_leaves_no_part_file(
     assert list(root.iterdir()) == []
 
 
-def test_a_staging_folder_left_by_a_killed_extraction_is_removed(placed):
+def test_a_staging_folder_left_by_a_killed_extraction_is_removed_once_old(placed):
     root, _, md5 = placed
-    stale = root / (cifar_archive.STAGING_PREFIX + "killed")
-    (stale / BATCHES_DIR).mkdir(parents=True)
-    (stale / BATCHES_DIR / "data_batch_1").write_bytes(b"half")
+    stale, young = (root / (cifar_archive.STAGING_PREFIX + name) for name in ("killed", "now"))
+    for folder in (stale, young):
+        (folder / BATCHES_DIR).mkdir(parents=True)
+        (folder / BATCHES_DIR / "data_batch_1").write_bytes(b"half")
+    hour_and_a_bit = time.time() - cifar_archive.STALE_STAGING_S - 60
+    os.utime(stale, (hour_and_a_bit, hour_and_a_bit))
     data = load_cifar10(root, download=False, md5=md5)
-    assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR])
+    # the young one may be another machine's extraction under way (a root shared over NFS)
+    assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR,
+                                                             young.name])
     assert (data.x_test == _expected_nhwc("test_batch")).all()
 
 

@@ -230,9 +230,18 @@ def _garbage_state(folder, step):
     return path
 
 
+def _empty_state(folder, step):
+    """What a crash right after TF's unsynced write-then-rename can leave: it parses, and
+    names no checkpoint, which CheckpointManager itself refuses."""
+    path = folder / "checkpoint"
+    path.write_bytes(b"")
+    return path
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("damage, resumes_at", [(_truncate_data, 4), (_remove_index, 4),
-                                                (_garbage_state, STOP_AT)])
+                                                (_garbage_state, STOP_AT),
+                                                (_empty_state, STOP_AT)])
 def test_damaged_newest_checkpoint_falls_back_with_a_warning(settings_for, tmp_path,
                                                               monkeypatch, caplog, damage,
                                                               resumes_at,
@@ -255,7 +264,9 @@ def test_damaged_newest_checkpoint_falls_back_with_a_warning(settings_for, tmp_p
         assert (f"dropped {STOP_AT - resumes_at} records written after iteration "
                 f"{resumes_at}") in caplog.text
     assert out["weights_sha256"] == expected
-    if damage is not _garbage_state:  # the bad one is kept aside, not reused
+    if damage is _empty_state:
+        assert (tmp_path / "checkpoints" / "corrupt" / "checkpoint").read_bytes() == b""
+    elif damage is not _garbage_state:  # the bad one is kept aside, not reused
         assert (tmp_path / "checkpoints" / "corrupt" / f"ckpt-{STOP_AT}.data-00000-of-00001"
                 ).exists()
 

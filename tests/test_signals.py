@@ -120,3 +120,22 @@ def test_stop_waits_for_the_end_of_a_multi_iteration_chunk(compose_config, tmp_p
     out = run(settings, tmp_path)
     assert out["steps"] == 12
     assert train_steps(tmp_path) == list(range(1, 13))
+
+
+@pytest.mark.slow
+def test_a_stop_in_the_last_chunk_still_stops_once_the_result_is_saved(compose_config,
+                                                                       tmp_path, monkeypatch):
+    """A signal inside the final chunk (iterations 9-12 of 12, four per call) used to be
+    forgotten once the loop ended, so a sequential sweep trained its next job on."""
+    from rescore.config import to_settings
+    from rescore.errors import Preempted
+    from rescore.train.loop import run
+
+    settings = to_settings(compose_config(tiny(12, 4, "trainer.steps_per_call=4")))
+    monkeypatch.setenv("RESCORE_TESTING_SIGNAL_AT", "9")
+    with pytest.raises(Preempted, match="came as the run was finishing: it finished and its "
+                                        "result is saved"):
+        run(settings, tmp_path)
+    assert result(tmp_path)["steps"] == 12 and result(tmp_path)["finished"]
+    monkeypatch.delenv("RESCORE_TESTING_SIGNAL_AT")
+    assert run(settings, tmp_path)["already_finished"]

@@ -29,6 +29,7 @@ import pickle
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -254,6 +255,7 @@ def _stream_to_file(url: str, destination: Path) -> str:
 
 
 STAGING_PREFIX = ".extract-"
+STALE_STAGING_S = 3600  # an extraction takes seconds; an hour-old staging folder is dead
 
 # OSErrors that say the destination cannot take the files, not that the archive is bad
 _DESTINATION_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM,
@@ -261,10 +263,13 @@ _DESTINATION_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, er
 
 
 def _extract_atomically(release: CifarRelease, archive: Path, root: Path) -> None:
-    """Called under the root's lock, so any staging folder already there was left by a
-    process killed while extracting (before its signal handlers existed): removed."""
+    """Called under the root's lock; a staging folder already there and an hour old was
+    left by a process killed while extracting (before its signal handlers existed):
+    removed. A younger one is left alone: the lock is per machine where flock is (a root
+    shared over NFS), so it may be another machine's extraction under way."""
     for stale in root.glob(STAGING_PREFIX + "*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        if time.time() - stale.stat().st_mtime > STALE_STAGING_S:
+            shutil.rmtree(stale, ignore_errors=True)
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
     except OSError as err:

@@ -79,6 +79,7 @@ class Checkpoints:
         self._fresh = {name: [v.numpy() for v in trackables[name].variables]
                        for name in self.may_be_missing}
         self.checkpoint = tf.train.Checkpoint(**trackables)
+        _set_aside_state_naming_nothing(self.directory)
         self.manager = self._manager()
 
     def _manager(self) -> tf.train.CheckpointManager:
@@ -172,7 +173,8 @@ class Checkpoints:
                 corrupt.mkdir(exist_ok=True)
                 path.replace(corrupt / path.name)
                 log.warning("moved the unusable checkpoint file %s to %s", path, corrupt)
-        oldest_first = sorted(kept, key=_step_of)
+        # a prefix whose index a kill inside TF's pruning removed is no checkpoint any more
+        oldest_first = sorted((p for p in kept if Path(p + ".index").exists()), key=_step_of)
         stamps = [Path(p + ".index").stat().st_mtime for p in oldest_first]
         tf.compat.v1.train.update_checkpoint_state(  # names relative: the folder may move
             str(self.directory), Path(oldest_first[-1]).name,
@@ -199,6 +201,29 @@ def _saved_names(prefix: str) -> Set[str]:
 
 def _step_of(prefix: str) -> int:
     return int(prefix.rsplit("-", 1)[1])
+
+
+def _set_aside_state_naming_nothing(directory: Path) -> None:
+    """A state file that parses but names no checkpoint (an empty one, left by a crash after
+    TF's unsynced write-and-rename) makes CheckpointManager itself raise, so no resume could
+    start. The checkpoints are found by listing the folder anyway: the file goes to
+    corrupt/, and restore_latest writes a new one."""
+    state = Path(directory) / STATE_FILE
+    if not state.is_file():
+        return
+    try:
+        tf.train.get_checkpoint_state(str(directory))  # garbage: None, and a warning later
+    except ValueError:
+        corrupt = Path(directory) / CORRUPT_DIR
+        corrupt.mkdir(exist_ok=True)
+        target = corrupt / STATE_FILE
+        n = 0
+        while target.exists():
+            n += 1
+            target = corrupt / f"{STATE_FILE}.{n}"
+        state.replace(target)
+        log.warning("moved the checkpoint state file %s, which names no checkpoint, to %s; "
+                    "the checkpoints are found by listing %s", state, target, directory)
 
 
 def _warn_if_state_unreadable(directory: Path) -> None:

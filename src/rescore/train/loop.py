@@ -85,7 +85,13 @@ def run(c: Config, run_dir: Path) -> Dict:
                      100 * result["test_error"])
             return {**result, "run_dir": str(run_dir), "already_finished": True}
         with StopRequest() as stop:
-            return {**_train(c, run_dir, stop), "run_dir": str(run_dir)}
+            result = {**_train(c, run_dir, stop), "run_dir": str(run_dir)}
+            if stop.requested:  # it came in the last chunk or the final phase: not dropped
+                stop.pass_on()
+                raise Preempted(f"{stop.signal_name} came as the run was finishing: it "
+                                f"finished and its result is saved in {run_dir}; stopped as "
+                                f"asked (a sweep's next job does not start)")
+            return result
 
 
 def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
