@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from _faults import tiny, train_steps
+from _faults import only_run_dir, run_cli, tiny, train_steps
 from test_resume import MAX_STEPS, train
 
 EVERY = 4
@@ -130,3 +130,25 @@ def test_unrestorable_checkpoints_name_a_restart_that_parses(settings_for, tmp_p
     told = printed_overrides(str(raised.value))
     assert told == ["trainer.restart=1"]
     assert_parses_as_overrides(told)
+
+
+@pytest.mark.slow
+def test_through_the_cli_a_restart_keeps_its_record_and_log_in_its_own_folder(tmp_path):
+    """Hydra's folder for `trainer.restart=1` is seed=0.restart1 (conf/config.yaml), so its
+    .hydra/ and log go there; the run it restarts keeps its own, untouched."""
+    args = tiny(MAX_STEPS, 4, f"out_root={tmp_path / 'out'}")
+    assert run_cli(args, cwd=tmp_path).returncode == 0
+    run_dir = only_run_dir(tmp_path / "out")
+    record = {p.relative_to(run_dir): p.read_bytes() for p in (run_dir / ".hydra").iterdir()}
+    log = (run_dir / "__main__.log").read_bytes()
+
+    proc = run_cli(args + ["trainer.restart=1"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    restart = run_dir.with_name(run_dir.name + ".restart1")
+    assert {p.relative_to(run_dir): p.read_bytes() for p in (run_dir / ".hydra").iterdir()} \
+        == record
+    assert (run_dir / "__main__.log").read_bytes() == log
+    assert "- trainer.restart=1" in (restart / ".hydra" / "overrides.yaml").read_text()
+    assert "starting over in" in (restart / "__main__.log").read_text()
+    assert train_steps(restart) == list(range(1, MAX_STEPS + 1))
+    assert not restart.with_name(restart.name + ".restart1").exists()

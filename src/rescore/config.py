@@ -349,9 +349,21 @@ def _digest_resolver(*, _root_: DictConfig) -> str:
     return config_digest(resolved)
 
 
+def _restart_suffix_resolver(*, _root_: DictConfig) -> str:
+    """`.restart<k>` with trainer.restart=k, else nothing: Hydra's folder for the run, its
+    .hydra/ and its log, is then the restart's own, and the run it restarts is not touched
+    (train/rundir.py; a bad value is left for check_config to name)."""
+    from .train.rundir import restart_number  # TF-free
+
+    k = restart_number(_root_.trainer.restart)
+    return f".restart{k}" if k else ""
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("rescore_digest"):
         OmegaConf.register_new_resolver("rescore_digest", _digest_resolver)
+    if not OmegaConf.has_resolver("rescore_restart"):
+        OmegaConf.register_new_resolver("rescore_restart", _restart_suffix_resolver)
 
 
 def to_settings(cfg: DictConfig) -> Config:

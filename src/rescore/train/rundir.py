@@ -82,24 +82,36 @@ def choose_run_dir(run_dir: Path, restart: Any, resume: str) -> Path:
     run it restarts stays untouched. resume=never refuses a folder that already holds
     checkpoints or a result (for a job that must start from scratch)."""
     k = restart_number(restart)
-    target = Path(run_dir) if not k else restart_dir(Path(run_dir), k)
+    original = restarted_run_dir(Path(run_dir), k)
+    target = original if not k else restart_dir(original, k)
     holds_a_run = has_checkpoints(target) or (target / RESULT_NAME).exists()
     if resume == "never" and holds_a_run:
         raise CheckpointError(
             f"{target} already holds a run and trainer.resume=never; continue it with "
             f"trainer.resume=auto or start over in a new folder with "
-            f"trainer.restart={next_restart(Path(run_dir))}")
+            f"trainer.restart={next_restart(original)}")
     return target
 
 
+def restarted_run_dir(run_dir: Path, k: Optional[int]) -> Path:
+    """The run folder a restart k starts over from. Under Hydra `run_dir` already is the
+    restart's own (conf/config.yaml names it so, for its .hydra/ and log); called with the
+    run's folder (tests, the bench) it is that folder."""
+    suffix = f".restart{k}"
+    if k and run_dir.name.endswith(suffix):
+        return run_dir.with_name(run_dir.name[:-len(suffix)])
+    return run_dir
+
+
 def restart_dir(run_dir: Path, k: int) -> Path:
-    """`seed=0` → `seed=0.restart<k>`, made on first use with a copy of Hydra's record of
-    the config (.hydra/), so the folder explains itself."""
+    """`seed=0` → `seed=0.restart<k>`, made on first use. Hydra writes its record of the
+    config (.hydra/) there; called outside Hydra, the run's own record is copied, so the
+    folder explains itself either way."""
     target = restart_dir_path(run_dir, k)
-    if not target.exists():
+    if not (has_checkpoints(target) or (target / RESULT_NAME).exists()):
         target.mkdir(parents=True, exist_ok=True)
-        if (run_dir / ".hydra").is_dir():
-            shutil.copytree(run_dir / ".hydra", target / ".hydra", dirs_exist_ok=True)
+        if (run_dir / ".hydra").is_dir() and not (target / ".hydra").is_dir():
+            shutil.copytree(run_dir / ".hydra", target / ".hydra")
         log.info("trainer.restart=%d: starting over in %s; the same command resumes it, "
                  "trainer.restart=%d would start over once more", k, target, k + 1)
     return target
