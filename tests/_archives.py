@@ -19,3 +19,11 @@ def write_tarball(path: Path, members: dict) -> Path:
 
 def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def entries(folder: Path) -> list:
+    """The names in `folder`, sorted, without the lock file a lock on it leaves
+    (rescore.locking: a directory is locked through a file inside it)."""
+    from rescore.locking import LOCK_FILE
+
+    return sorted(p.name for p in Path(folder).iterdir() if p.name != LOCK_FILE)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _archives import md5_of, write_tarball
+from _archives import entries, md5_of, write_tarball
 from rescore.data import cifar10
 from rescore.data.cifar10 import (ARCHIVE_NAME, BATCHES_DIR, DataError, default_root,
                                   ensure_cifar10, load_cifar10)
@@ -92,7 +92,7 @@ def test_download_from_file_url_verifies_extracts_and_parses_exact_values(good_t
     assert md5_of(root / ARCHIVE_NAME) == md5
     assert not (root / (ARCHIVE_NAME + ".part")).exists()
     assert (root / BATCHES_DIR / "batches.meta").is_file()
-    assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR])  # no temp dirs
+    assert entries(root) == sorted([ARCHIVE_NAME, BATCHES_DIR])  # no temp dirs
 
     assert data.x_train.shape == (5 * IMAGES_PER_BATCH, 32, 32, 3)
     assert data.x_test.shape == (IMAGES_PER_BATCH, 32, 32, 3)
@@ -197,7 +197,7 @@ def test_archive_with_right_md5_but_missing_batch_is_rejected_atomically(tmp_pat
     with pytest.raises(DataError, match="test_batch"):
         load_cifar10(root, url=source.as_uri(), md5=md5_of(source))
     assert not (root / BATCHES_DIR).exists()
-    assert [p.name for p in root.iterdir()] == [ARCHIVE_NAME]  # staging folder removed
+    assert entries(root) == [ARCHIVE_NAME]  # staging folder removed
 
 
 def test_archive_members_cannot_escape_the_batches_folder(tmp_path, root):
@@ -361,7 +361,7 @@ def test_concurrent_first_loads_download_once_and_all_get_the_data(good_tarball,
     assert errors == [] and len(downloads) == 1
     for data in results:
         np.testing.assert_array_equal(data.x_test, _expected_nhwc("test_batch"))
-    assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR])
+    assert entries(root) == sorted([ARCHIVE_NAME, BATCHES_DIR])
 
 
 def test_a_second_bad_tarball_does_not_overwrite_the_first_one_moved_aside(good_tarball, root):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from _faults import run_cli
-from _archives import md5_of, write_tarball
+from _archives import entries, md5_of, write_tarball
 from rescore.config import DataConfig
 from rescore.data import cifar100, load_splits
 from rescore.data.cifar100 import (ARCHIVE_NAME, BATCHES_DIR, OFFICIAL_MD5, OFFICIAL_URL,
@@ -84,7 +84,7 @@ def test_download_verifies_extracts_and_reads_the_fine_labels(archive, tmp_path)
     source, md5 = archive
     root = tmp_path / "root"
     _assert_is_the_fake(load_cifar100(root, url=source.as_uri(), md5=md5))
-    assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR])  # no tmp
+    assert entries(root) == sorted([ARCHIVE_NAME, BATCHES_DIR])  # no tmp
     assert sorted(p.name for p in (root / BATCHES_DIR).iterdir()) == ["meta", "test", "train"]
 
 
@@ -137,7 +137,7 @@ def test_a_download_with_the_wrong_md5_leaves_nothing(archive, tmp_path):
     with pytest.raises(DataError) as raised:
         load_cifar100(root, url=source.as_uri(), md5=OFFICIAL_MD5)  # the fake is not it
     assert f"expected md5 {OFFICIAL_MD5}, actual md5 {md5_of(source)}" in str(raised.value)
-    assert sorted(p.name for p in root.iterdir()) == []
+    assert entries(root) == []
 
 
 def test_a_truncated_tar_whose_md5_matches_fails_to_extract_and_leaves_no_folder(
@@ -149,7 +149,7 @@ def test_a_truncated_tar_whose_md5_matches_fails_to_extract_and_leaves_no_folder
     with pytest.raises(DataError, match=r"Could not extract .*cifar-100-python\.tar\.gz.*"
                                         r"Delete it and run again"):
         load_cifar100(root, url=truncated.as_uri(), md5=md5_of(truncated))
-    assert sorted(p.name for p in root.iterdir()) == [ARCHIVE_NAME]  # no staging, no folder
+    assert entries(root) == [ARCHIVE_NAME]  # no staging, no folder
 
 
 def test_a_batch_without_fine_labels_is_refused_naming_the_key(tmp_path):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from _archives import md5_of, write_tarball
+from _archives import entries, md5_of, write_tarball
 from rescore.data import cifar_archive
 from rescore.data.cifar10 import ARCHIVE_NAME, BATCHES_DIR, DataError, load_cifar10
 from test_cifar10 import _canonical_members, _expected_nhwc
@@ -42,7 +42,7 @@ def test_a_root_nobody_may_write_says_so_and_how_to_get_out(placed, monkeypatch)
     assert message.startswith(f"Cannot write to the data root {root} ([Errno 13]")
     assert f"tar xzf {ARCHIVE_NAME} gives {BATCHES_DIR}/" in message
     assert "RESCORE_DATA" in message and "data.root=" in message
-    assert md5_of(archive) == md5 and sorted(p.name for p in root.iterdir()) == [ARCHIVE_NAME]
+    assert md5_of(archive) == md5 and entries(root) == [ARCHIVE_NAME]
 
 
 def test_a_root_that_cannot_be_created_is_a_data_error(tmp_path, monkeypatch):
@@ -78,7 +78,7 @@ def test_a_full_disk_while_extracting_keeps_the_archive_and_blames_the_disk(plac
     message = str(raised.value)
     assert message.startswith(f"Could not extract {archive} into {root}: [Errno 28] No space")
     assert "The archive was kept" in message and "Delete it" not in message
-    assert md5_of(archive) == md5 and sorted(p.name for p in root.iterdir()) == [ARCHIVE_NAME]
+    assert md5_of(archive) == md5 and entries(root) == [ARCHIVE_NAME]
 
 
 def test_an_unreadable_batch_is_not_called_corrupt(placed, monkeypatch):
@@ -101,7 +101,7 @@ def test_an_unreadable_placed_archive_is_not_moved_aside(placed, monkeypatch):
     with pytest.raises(DataError, match=r"^Could not read .*cifar-10-python\.tar\.gz: "
                                         r"\[Errno 13\] Permission denied"):
         load_cifar10(root, download=False, md5=md5)
-    assert sorted(p.name for p in root.iterdir()) == [ARCHIVE_NAME]
+    assert entries(root) == [ARCHIVE_NAME]
 
 
 @pytest.mark.parametrize("garbled", [http.client.IncompleteRead(b"abc", 100),
@@ -119,7 +119,7 @@ def test_a_garbled_http_response_is_a_data_error_and_leaves_no_part_file(
     assert str(raised.value).startswith("Could not download CIFAR-10 from "
                                         "http://example.invalid/cifar-10-python.tar.gz: ")
     assert f"Put CIFAR-10 under {root}" in str(raised.value)
-    assert list(root.iterdir()) == []
+    assert entries(root) == []
 
 
 def test_a_staging_folder_left_by_a_killed_extraction_is_removed_once_old(placed):
@@ -132,7 +132,7 @@ def test_a_staging_folder_left_by_a_killed_extraction_is_removed_once_old(placed
     os.utime(stale, (hour_and_a_bit, hour_and_a_bit))
     data = load_cifar10(root, download=False, md5=md5)
     # the young one may be another machine's extraction under way (a root shared over NFS)
-    assert sorted(p.name for p in root.iterdir()) == sorted([ARCHIVE_NAME, BATCHES_DIR,
+    assert entries(root) == sorted([ARCHIVE_NAME, BATCHES_DIR,
                                                              young.name])
     assert (data.x_test == _expected_nhwc("test_batch")).all()
 
