@@ -135,4 +135,6 @@ def test_a_sweep_without_multirun_says_to_add_m():
     assert refusal("seed=0,1").startswith("'seed=0,1' is a sweep, which needs a multirun: "
                                           "put -m before the overrides")
     check_overrides(["-m", "seed=0,1"])
+    check_overrides(["hydra.mode=MULTIRUN", "seed=0,1"])  # Hydra reads its mode from there
+    assert refusal("name=a,b").endswith("past the shell too: \"key='a,b'\"")
     check_overrides(["--multirun", "model=resnet20,resnet32", "shortcut=A,B"])

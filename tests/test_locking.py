@@ -47,3 +47,32 @@ def test_a_file_path_is_itself_the_lock(tmp_path):
     with exclusive(guard):
         assert guard.is_file()
     assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_the_lock_file_opens_for_writing_for_every_user_whatever_the_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        with exclusive(tmp_path):
+            pass
+    finally:
+        os.umask(old)
+    assert (tmp_path / LOCK_FILE).stat().st_mode & 0o777 == 0o666
+
+
+def test_a_reader_of_a_read_only_folder_locks_the_same_file_the_writers_do(tmp_path,
+                                                                          monkeypatch):
+    with exclusive(tmp_path):
+        pass  # the lock file exists now
+    real_open = os.open
+    opened = []
+
+    def no_write(path, flags, *mode):
+        if flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        opened.append(str(path))
+        return real_open(path, flags, *mode)
+
+    monkeypatch.setattr(locking.os, "open", no_write)
+    with exclusive(tmp_path):
+        pass
+    assert opened == [str(tmp_path / LOCK_FILE)]

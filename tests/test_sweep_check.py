@@ -25,6 +25,25 @@ def test_an_experiments_own_sweep_counts_and_hydras_overrides_are_left_out():
     assert not any(o.startswith("hydra") for job in jobs for o in job)
 
 
+def test_globs_and_command_line_sweeper_params_expand_as_hydra_does():
+    assert expand_jobs(["model=glob(resnet2*)", "experiment=smoke"]) == [
+        ["model=resnet20", "experiment=smoke"]]  # a glob over the group's options
+    assert expand_jobs(["experiment=fig6", "hydra.sweeper.params.model='resnet20,resnet56'",
+                        "unit=full_preact"]) == [
+        ["model=resnet20", "experiment=fig6", "unit=full_preact"],
+        ["model=resnet56", "experiment=fig6", "unit=full_preact"]]  # not fig6's 9 models
+
+
+def test_what_hydra_refuses_itself_is_left_to_it():
+    check_sweep_jobs(["-m", "model.kwargs.x=1"])  # Hydra: "use +model.kwargs.x=1"
+
+
+def test_hydra_mode_multirun_is_a_multirun_too():
+    with pytest.raises(ConfigError, match="in every job of the sweep"):
+        check_sweep_jobs(["hydra.mode=MULTIRUN", "experiment=smoke", "seed=0,1",
+                          "optim.lr=-1"])
+
+
 def test_a_bad_value_in_some_jobs_names_the_problem_and_the_jobs():
     with pytest.raises(ConfigError) as raised:
         check_sweep_jobs(["-m", "experiment=smoke", "optim.lr=0.1,-1", "seed=0,1"])

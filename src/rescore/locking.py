@@ -37,9 +37,22 @@ def exclusive(path: Path) -> Iterator[None]:
 def _open_lockable(path: Path) -> int:
     if not path.is_dir():
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = path / LOCK_FILE
     try:
-        return os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as err:
         if err.errno not in _READ_ONLY:
             raise
-        return os.open(path, os.O_RDONLY)
+        # every holder must lock the same object: the file where there is one
+        return os.open(lock if lock.exists() else path, os.O_RDONLY)
+    _let_everyone_write(fd)
+    return fd
+
+
+def _let_everyone_write(fd: int) -> None:
+    """A shared folder's lock file must open for writing for every user (NFS wants a
+    writable descriptor to lock), whatever the creator's umask; only its owner may chmod."""
+    try:
+        os.fchmod(fd, 0o666)
+    except OSError:
+        pass

@@ -31,13 +31,14 @@ def check_overrides(argv: Sequence[str]) -> None:
     """Raise ConfigError listing every override with an unknown key, an unknown group
     option or a value of the wrong type."""
     problems = []
-    multirun = _is_multirun(argv)
+    multirun = is_multirun(argv)
     for o in _parsed_overrides(argv):
         key = o.key_or_group
         if o.is_sweep_override() and not multirun:
             problems.append(f"'{o.input_line}' is a sweep, which needs a multirun: put -m "
                             f"before the overrides (python -m rescore -m {o.input_line} …), "
-                            f"or quote a value that holds a comma: key='a,b'")
+                            f"or quote a value that holds a comma, past the shell too: "
+                            f"\"key='a,b'\"")
         elif key in config_groups():
             problems += _group_problems(o, key)
         elif (p := unknown_key_message(key)) is not None:
@@ -174,10 +175,12 @@ def _parsed_overrides(argv: Sequence[str]) -> List[Any]:
             if o.key_or_group.replace("/", ".").split(".")[0] != "hydra" and not o.package]
 
 
-def _is_multirun(argv: Sequence[str]) -> bool:
+def is_multirun(argv: Sequence[str]) -> bool:
+    """-m, --multirun, or hydra.mode=MULTIRUN (which Hydra 1.3 reads from the config)."""
     from hydra._internal.utils import get_args_parser
 
-    return bool(get_args_parser().parse_known_args(list(argv))[0].multirun)
+    args = get_args_parser().parse_known_args(list(argv))[0]
+    return bool(args.multirun) or "hydra.mode=MULTIRUN" in (args.overrides or [])
 
 
 def _first_line(err: Exception) -> str:
