@@ -48,11 +48,11 @@ def test_slurm_gpu_carries_the_requeue_settings():
     assert launcher.signal_delay_s == 120 and launcher.max_num_timeout == 10
     assert launcher.timeout_min == 720
     # A requeued job must find its own folder: the sweep subdir is a function of the
-    # config and seed only (no job number, no time).
+    # config, seed and restart number only (no job number, no time).
     from omegaconf import OmegaConf
 
     subdir = OmegaConf.to_container(hydra_cfg.sweep, resolve=False)["subdir"]
-    assert subdir == "${model.name}/${rescore_digest:}/seed=${seed}"
+    assert subdir == "${model.name}/${rescore_digest:}/seed=${seed}${rescore_restart:}"
 
 
 def test_shipped_launchers_still_compose():
