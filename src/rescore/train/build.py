@@ -15,9 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from ..config import Config
-from ..errors import ConfigError
 from ..data import load_splits
 from ..data.pipeline import BatchOrder, Splits, normalization
+from ..errors import ConfigError
 from ..models import build_model
 from .checkpoint import RunState, WarmupState
 from .device_data import DeviceSteps, make_device_steps, upload
