@@ -438,9 +438,9 @@ def check_config(c: Config) -> None:
         problems.append(f"optim.schedule_scale: {err}")
     need(d.batch_size > 0, f"data.batch_size must be > 0, got {d.batch_size}")
     need(d.eval_batch_size > 0, f"data.eval_batch_size must be > 0, got {d.eval_batch_size}")
-    need(0 <= d.val_split < training_images(d),
-         f"data.val_split must be in [0, {training_images(d)}): {d.name} has "
-         f"{training_images(d)} training images, got {d.val_split}")
+    images = training_images(d)
+    need(0 <= d.val_split < images, f"data.val_split must be in [0, {images}): {d.name} has "
+                                    f"{images} training images, got {d.val_split}")
     _check_num_classes(d, problems)
     for key in ("eval_every", "log_every", "checkpoint_every", "keep_checkpoints"):
         need(getattr(t, key) > 0, f"trainer.{key} must be > 0, got {getattr(t, key)}")
