@@ -28,6 +28,13 @@ def assert_clean_failure(proc, *fragments):
                                "Valid keys in optim.warmup: lr, max_steps, steps,"]),
     ("sed=1", ["unknown config key 'sed'", "Did you mean 'seed'?",
                "Valid keys at the top level: data, model, name, optim, out_root, seed,"]),
+    # a key as typed under another group: EMA/SWA sit in optim (they scale with the
+    # schedule), cutout in data; the hint names where, and a group's keys
+    ("trainer.ema.decay=0.9998", ["unknown config key 'trainer.ema.decay'",
+                                  "It is in optim: 'optim.ema.decay'.",
+                                  "Valid keys in trainer: checkpoint_every,"]),
+    ("trainer.ema=0.9998", ["It is in optim: 'optim.ema' (its keys: decay)."]),
+    ("optim.cutout=16", ["It is in data: 'data.cutout'."]),
     ("optim.lr=abc", ["optim.lr='abc'", "could not be converted to Float"]),
     ("model=resnet9", ["unknown model 'resnet9'", "Did you mean model=resnet8?",
                        "resnet20, resnet32"]),

@@ -141,10 +141,40 @@ def unknown_key_message(dotted: str) -> Optional[str]:
             valid = sorted(fields)
             close = difflib.get_close_matches(part, valid, n=1)
             hint = f" Did you mean {'.'.join(parts[:depth] + close)!r}?" if close else ""
+            hint = _in_another_group(parts, depth) or hint
             return (f"unknown config key {dotted!r}.{hint} Valid keys "
                     f"{'in ' + where if where else 'at the top level'}: {', '.join(valid)}")
         node = _resolved_type(node, part)
     return None
+
+
+def _in_another_group(parts: List[str], depth: int) -> str:
+    """A hint when the key exists as typed, under another group: trainer.ema is optim.ema
+    (EMA and SWA are part of the optimisation recipe: they scale with the schedule)."""
+    if depth != 1:
+        return ""
+    for group in dataclasses.fields(Config):
+        node = _resolved_type(Config, group.name)
+        if group.name == parts[0] or not dataclasses.is_dataclass(node):
+            continue
+        moved = [group.name] + parts[1:]
+        target = _field_type(moved)
+        if target is not None:
+            keys = (f" (its keys: {', '.join(f.name for f in dataclasses.fields(target))})"
+                    if dataclasses.is_dataclass(target) else "")
+            return f" It is in {group.name}: {'.'.join(moved)!r}{keys}."
+    return ""
+
+
+def _field_type(parts: List[str]):
+    """The schema's type at the path `parts`; None where no field is (or a free-form dict)."""
+    node: Any = Config
+    for part in parts:
+        if not dataclasses.is_dataclass(node) or \
+                part not in {f.name for f in dataclasses.fields(node)}:
+            return None
+        node = _resolved_type(node, part)
+    return node
 
 
 def _resolved_type(owner, name: str):
