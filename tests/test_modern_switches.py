@@ -1,6 +1,7 @@
 """The modern training switches (issue 15), one by one: label smoothing, cutout, mixup,
-CutMix, EMA, SWA. Hand-computed values and pinned draws; the whole-run checks (off =
-bitwise the paper's run, resume with EMA and mixup) are in tests/test_modern_run.py."""
+CutMix, EMA, SWA. Hand-computed values and pinned draws; the whole-run checks (EMA alone
+trains the plain run's weights bitwise, each switch changes them, resume with EMA and mixup,
+no switch object built when all are off) are in tests/test_modern_run.py."""
 
 import math
 

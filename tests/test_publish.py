@@ -20,6 +20,8 @@ from _faults import eval_cli, printed, result, tiny, trained_run
 from rescore.report.publish import PUBLISHED_FILES, PUBLISHED_IF_PRESENT, main
 
 RUN = tiny(8, 4)
+# What this run (no EMA, so no model_ema.weights.h5: test_eval_ema.py) publishes.
+ITS_FILES = PUBLISHED_FILES + ("segments.jsonl",)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +55,12 @@ def refused(capsys, *args) -> tuple:
 def test_publishes_exactly_the_four_files_byte_for_byte(run_dir: Path, tmp_path: Path,
                                                        capsys):
     assert (run_dir / "checkpoints").is_dir()  # there is more in a run folder than is copied
-    assert PUBLISHED_IF_PRESENT == ("segments.jsonl",)
+    assert PUBLISHED_IF_PRESENT == ("segments.jsonl", "model_ema.weights.h5")
     dest = tmp_path / "results"
     assert main([str(run_dir), "--to", str(dest)]) == 0
     model, digest, seed = run_dir.parts[-3:]
     target = dest / model / digest / seed
-    names = PUBLISHED_FILES + PUBLISHED_IF_PRESENT
+    names = ITS_FILES
     assert files_under(dest) == sorted(f"{model}/{digest}/{seed}/{name}" for name in names)
     for name in names:
         assert (target / name).read_bytes() == (run_dir / name).read_bytes()
@@ -232,7 +234,7 @@ def test_the_destination_comes_from_result_json_not_the_folders_name(run_dir: Pa
     expected = dest / saved["model"] / saved["config_digest"] / f"seed={saved['seed']}"
     assert expected.parts[-3:] == run_dir.parts[-3:]  # as rescore named the run's folder
     assert files_under(dest) == sorted(str((expected / name).relative_to(dest))
-                                       for name in PUBLISHED_FILES + PUBLISHED_IF_PRESENT)
+                                       for name in ITS_FILES)
 
 
 @pytest.mark.slow
@@ -255,7 +257,7 @@ def test_a_partial_file_left_by_a_killed_publication_is_removed(run_dir: Path,
     target.mkdir(parents=True)
     (target / "metrics.jsonl.partial").write_text("half a file")
     assert main([str(run_dir), "--to", str(dest)]) == 0
-    assert files_under(target) == sorted(PUBLISHED_FILES + PUBLISHED_IF_PRESENT)
+    assert files_under(target) == sorted(ITS_FILES)
 
 
 @pytest.mark.slow

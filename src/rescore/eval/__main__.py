@@ -4,7 +4,9 @@ single original view, and print the test error, the test loss, the parameter cou
 the weights' sha256.
 
 A run folder is checked against its result.json: the loaded weights must have its
-weights_sha256, and the test error is computed as result.json's was. A weights file that
+weights_sha256, and the test error is computed as result.json's was. A run trained with
+optim.ema is checked twice: also its averaged weights (model_ema.weights.h5) against
+ema_weights_sha256 and ema_test_error. A weights file that
 rescore wrote carries the run's config, normalisation and hash (train/weights_file.py);
 plain Keras weights need --model and get the default config's normalisation. Nothing is
 written, and the data set is never downloaded.
@@ -53,10 +55,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         # an AVX2-only machine would not reproduce its own runs' test error bit for bit.
         cpu.choose_at_startup()
         from .check import check
-        from .target import resolve
+        from .target import ema_target, resolve
 
         target = resolve(args.path, args.model)
         outcome = check(target, args.data_root)
+        averaged = ema_target(target)
+        averaged_outcome = averaged and check(averaged, args.data_root)
     except DataError as err:
         print(f"{PROG}: error: {err}\n{PROG} takes the folder as --data-root DIR.",
               file=sys.stderr)
@@ -65,6 +69,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return err.exit_code
     print(report(args.path, target, outcome))
+    if averaged:
+        print(ema_report(averaged, averaged_outcome))
     return 0
 
 
@@ -103,6 +109,18 @@ def report(path: Path, target, outcome) -> str:
         lines += [f"  trained on      {trained}"]
     lines += [f"  note: {note}" for note in target.notes]
     return "\n".join(lines)
+
+
+def ema_report(target, outcome) -> str:
+    """The averaged weights' lines (optim.ema), after the raw weights' report."""
+    decay = target.result.get("decay") or target.settings.optim.ema.decay
+    return "\n".join([
+        f"  EMA weights     {target.weights} (decay {decay} as the run used it)",
+        f"  ema_sha256      {outcome.weights_sha256}  {_sha_check(target)}",
+        f"  ema_test_error  {outcome.test_error!r}  ({100 * outcome.test_error:.2f} %)"
+        + _against(target, "test_error", outcome.test_error, outcome.test_images),
+        f"  ema_test_loss   {outcome.test_loss!r}"
+        + _against(target, "test_loss", outcome.test_loss)])
 
 
 def machine_line() -> str:

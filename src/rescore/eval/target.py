@@ -19,7 +19,8 @@ from ..config import CONF_DIR, Config, compose_settings, to_settings
 from ..errors import ConfigError, WeightsError
 from ..models.registry import unknown_name_message
 from ..train.checkpoint import checkpoints_on_disk
-from ..train.weights_file import SUFFIX, WEIGHTS_FILE, RunDescription, read_description
+from ..train.weights_file import (EMA_WEIGHTS_FILE, SUFFIX, WEIGHTS_FILE, RunDescription,
+                                  read_description)
 
 RESULT_FILE = "result.json"
 
@@ -83,6 +84,25 @@ def from_run_dir(run_dir: Path, model: Optional[str]) -> Target:
         return Target(settings, weights_file, False, expected, result_file,
                       readable_description(weights_file), result)
     return from_newest_checkpoint(run_dir, settings, result, result_file)
+
+
+def ema_target(target: Target) -> Optional[Target]:
+    """With optim.ema on, the run's averaged weights (model_ema.weights.h5), checked against
+    result.json's ema_weights_sha256 and ema_test_error/ema_test_loss as the raw weights
+    are against weights_sha256 and test_error/test_loss. None for a run without EMA, a lone
+    weights file, or a run that finished before rescore saved the average (a note says so)."""
+    result = target.result
+    if not result or "ema_weights_sha256" not in result:
+        return None
+    ema_file = target.expected_from.parent / EMA_WEIGHTS_FILE
+    if not ema_file.is_file():
+        target.notes.append(f"no {EMA_WEIGHTS_FILE}: the run finished before rescore saved "
+                            f"the averaged weights, so its ema_test_error cannot be checked")
+        return None
+    as_recorded = {"test_error": result["ema_test_error"], "test_loss": result["ema_test_loss"],
+                   "decay": result.get("ema_decay")}
+    return Target(target.settings, ema_file, False, result["ema_weights_sha256"],
+                  target.expected_from, readable_description(ema_file), as_recorded)
 
 
 def from_newest_checkpoint(run_dir: Path, settings: Config, result: Dict[str, Any],

@@ -3,7 +3,7 @@ run publishes into a results folder that can be committed, and nothing else.
 
 What a run publishes: `result.json` (the test error, the config, the weights' sha256),
 `metrics.jsonl` (the curves of Fig. 6) and `model.weights.h5` (the final weights, with the
-normalisation they expect), so that `rescore eval` can check the published folder alone and
+normalisation they expect; with optim.ema also `model_ema.weights.h5`, the average), so that `rescore eval` can check the published folder alone and
 `rescore.report` can rebuild the tables and figures from it; and `segments.jsonl` (when and
 where each stretch of the run trained, with which code: train/provenance.py) where the run
 has one (runs trained before rescore wrote it have none). Never checkpoints, TensorBoard
@@ -41,12 +41,13 @@ from typing import List, Optional, Tuple
 
 from ..errors import RescoreError, WeightsError
 from ..train.rundir import SEGMENTS_NAME, restart_dir_path, restart_number
-from ..train.weights_file import WEIGHTS_FILE, read_description
+from ..train.weights_file import EMA_WEIGHTS_FILE, WEIGHTS_FILE, read_description
 
 PROG = "rescore-publish"
 RESULT_FILE, METRICS_FILE = "result.json", "metrics.jsonl"
 PUBLISHED_FILES = (RESULT_FILE, METRICS_FILE, WEIGHTS_FILE)  # every run has them
-PUBLISHED_IF_PRESENT = (SEGMENTS_NAME,)  # runs trained before rescore wrote it lack it
+# runs trained before rescore wrote them lack them; only EMA runs have the second
+PUBLISHED_IF_PRESENT = (SEGMENTS_NAME, EMA_WEIGHTS_FILE)
 RESULT_KEYS = ("finished", "steps", "max_steps", "test_error", "weights_sha256", "model",
                "seed", "config_digest", "config")
 MAX_MB = 2.0  # results/ holds no file of 2 MB or more (decimal; the tests use it too)
@@ -77,9 +78,12 @@ def plan(run_dir: Path, dest: Path, max_mb: float = MAX_MB) -> Publication:
     if missing:
         raise PublishRefused(f"{run_dir} lacks {', '.join(missing)}: a finished run folder "
                              f"holds {', '.join(PUBLISHED_FILES)}")
-    check_weights_are_the_runs(run_dir, result["weights_sha256"])
+    check_weights_are_the_runs(run_dir, WEIGHTS_FILE, result["weights_sha256"])
     files = PUBLISHED_FILES + tuple(name for name in PUBLISHED_IF_PRESENT
                                     if (run_dir / name).is_file())
+    if EMA_WEIGHTS_FILE in files:
+        check_weights_are_the_runs(run_dir, EMA_WEIGHTS_FILE,
+                                   result.get("ema_weights_sha256", "(none: no EMA run)"))
     check_sizes(run_dir, files, max_mb)
     target_dir = Path(dest) / published_folder(result)
     check_destination(run_dir, target_dir, files)
@@ -127,8 +131,10 @@ def read_result(run_dir: Path) -> dict:
     return result
 
 
-def check_weights_are_the_runs(run_dir: Path, recorded: str) -> None:
-    weights = run_dir / WEIGHTS_FILE
+def check_weights_are_the_runs(run_dir: Path, name: str, recorded: str) -> None:
+    """The hash in the weights file's own description is the one result.json recorded for
+    it (weights_sha256; ema_weights_sha256 for the EMA average)."""
+    weights = run_dir / name
     try:
         description = read_description(weights)
     except (OSError, KeyError, ValueError) as err:

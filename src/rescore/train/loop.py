@@ -30,7 +30,7 @@ from .schedule import parse_scale
 from .signals import StopRequest
 from .step import evaluate
 from .weights import weights_sha256
-from .weights_file import WEIGHTS_FILE, RunDescription, save_weights_file
+from .weights_file import EMA_WEIGHTS_FILE, WEIGHTS_FILE, RunDescription, save_weights_file
 
 log = logging.getLogger(__name__)
 
@@ -137,14 +137,26 @@ def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
 
     # the weights before result.json, so a run folder holding a result holds its weights;
     # result.json written, then renamed: a kill never leaves half of it
-    save_weights_file(run_dir / WEIGHTS_FILE, run.model, RunDescription(
-        config=result["config"], mean=run.mean, std=run.std,
-        weights_sha256=result["weights_sha256"], train_images=len(run.splits.x_train)))
+    save_final_weights(run, run_dir, result)
     saved = run_dir / "result.json"
     unfinished = saved.with_name(saved.name + ".partial")
     unfinished.write_text(json.dumps(result, indent=2) + "\n")
     unfinished.replace(saved)
     return result
+
+
+def save_final_weights(run: Run, run_dir: Path, result: Dict) -> None:
+    """model.weights.h5, and with EMA on model_ema.weights.h5 (the average swapped in, then
+    out again bitwise), each labelled with the hash result.json records for it."""
+    def describe(sha256: str) -> RunDescription:
+        return RunDescription(config=result["config"], mean=run.mean, std=run.std,
+                              weights_sha256=sha256, train_images=len(run.splits.x_train))
+
+    save_weights_file(run_dir / WEIGHTS_FILE, run.model, describe(result["weights_sha256"]))
+    if run.ema is not None:
+        with run.ema.swapped_in():
+            save_weights_file(run_dir / EMA_WEIGHTS_FILE, run.model,
+                              describe(result["ema_weights_sha256"]))
 
 
 def train_loop(run: Run, checkpoints: Checkpoints, metrics: MetricsLog, cadence: Cadence,

@@ -1,4 +1,5 @@
-"""A finished run's final weights as one self-describing file: `model.weights.h5`.
+"""A finished run's final weights as one self-describing file: `model.weights.h5` (and,
+with EMA on, the averaged weights as `model_ema.weights.h5`).
 
 Keras writes the weights (its groups `layers/…` and `vars`, read back by
 `model.load_weights`). rescore adds one group of its own, `rescore`, which Keras'
@@ -37,6 +38,9 @@ import h5py
 import numpy as np
 
 WEIGHTS_FILE = "model.weights.h5"  # beside result.json in a run folder
+# With optim.ema on, the averaged weights too (train/ema.py; result.json's ema_* keys), in
+# the same format, so `rescore eval` can check ema_test_error as it checks test_error.
+EMA_WEIGHTS_FILE = "model_ema.weights.h5"
 SUFFIX = ".weights.h5"  # Keras' load_weights/save_weights insist on it
 GROUP = "rescore"
 FORMAT = "rescore-weights/1"
