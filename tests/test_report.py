@@ -355,6 +355,28 @@ def test_cifar100_and_cosine_runs_get_their_own_class_and_no_table6_value(tmp_pa
         "Full schedule (Table 6 is CIFAR-10's: no paper value here): CIFAR-100")
 
 
+def test_a_report_with_cifar100_runs_names_its_data_sets_in_title_and_summary(
+        tmp_path: Path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "resnet20", 0, 0.0850, digest="c10full")
+    write_run(root, "resnet20", 1, 0.0860, digest="c10full")
+    write_run(root, "resnet20", 0, 0.3120, digest="c100full", data="cifar100")
+    write_run(root, "resnet20", 0, 0.4410, digest="c100scaled", data="cifar100",
+              scale=1 / 32, max_steps=2000)
+    assert report_main([str(root), "--out", str(tmp_path / "report")]) == 0
+    assert ("4 run(s) (2 full schedule on CIFAR-10, 1 full schedule on CIFAR-100, 1 scaled "
+            "schedule on CIFAR-100)") in capsys.readouterr().out
+    first = (tmp_path / "report" / "table6.md").read_text().splitlines()[0]
+    assert first == ("# Test error of rescore's runs on CIFAR-10 and CIFAR-100, beside He et "
+                     "al. 2016, Table 6 (CIFAR-10 only)")
+    (tmp_path / "runs" / "resnet20" / "c100full").rename(tmp_path / "c100full")
+    (tmp_path / "runs" / "resnet20" / "c100scaled").rename(tmp_path / "c100scaled")
+    assert report_main([str(root), "--out", str(tmp_path / "c10")]) == 0
+    assert "(2 full schedule on CIFAR-10)" in capsys.readouterr().out
+    assert (tmp_path / "c10" / "table6.md").read_text().startswith(
+        "# Test error of rescore's runs beside He et al. 2016, Table 6\n")  # as before
+
+
 def test_a_unit_ablation_gets_no_table6_value_and_is_not_drawn_as_fig6s_net(tmp_path: Path):
     from rescore.report.figures import representative_runs
 

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import List, Optional
 
-from .collect import collect
+from .collect import collect, data_set_name
 from .runs import write_runs
 from .settings import UnknownKeyError
 from .table6 import build_rows, write_table
@@ -106,12 +106,19 @@ def ablation(runs, keys: List[str], out_dir: Path) -> str:
     return markdown + "wrote " + ", ".join(str(w) for w in written if w)
 
 
+CLASS_WORDS = {"full": "full schedule on", "scaled": "scaled schedule on", "other": "other",
+               "unfinished": "unfinished"}  # in the order printed
+
+
 def class_counts(runs) -> str:
-    """How many runs of each class (collect.Run.status), e.g. "3 full, 1 other"."""
-    counts = Counter(run.status for run in runs)
-    names = {"full": "full schedule on CIFAR-10", "scaled": "scaled schedule on CIFAR-10",
-             "other": "other", "unfinished": "unfinished"}
-    return ", ".join(f"{counts[k]} {name}" for k, name in names.items() if counts[k]) or "none"
+    """How many runs of each class (collect.Run.status), full and scaled ones per data set,
+    e.g. "3 full schedule on CIFAR-10, 2 scaled schedule on CIFAR-100, 1 other"."""
+    counts = Counter((run.status, data_set_name(run.data_name)
+                      if run.status in ("full", "scaled") else "") for run in runs)
+    order = list(CLASS_WORDS)
+    ranked = sorted(counts.items(), key=lambda item: (order.index(item[0][0]), item[0][1]))
+    return ", ".join(" ".join(filter(None, (str(n), CLASS_WORDS[status], data)))
+                     for (status, data), n in ranked) or "none"
 
 
 def fig7(runs, out_dir: Path) -> Optional[Path]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from .ablation import AblationRow, sections
-from .collect import Run
+from .collect import Run, data_set_name
 from .figures import plot_curve_panels, plt
 from .settings import setting_text
 
@@ -33,8 +33,9 @@ def plot_means(rows: Sequence[AblationRow], keys: Sequence[str], out_file: Path
                                       3.4 * len(drawn)))
     for ax, (title, members) in zip(axes[:, 0], drawn):
         _means_panel(ax, title, members)
-    fig.suptitle(f"Test error by {', '.join(keys)}: mean and 95 % CI (Student's t)",
-                 fontsize=10)
+    data_sets = sorted({data_set_name(r.data_name) for _, members in drawn for r in members})
+    fig.suptitle(f"{' and '.join(data_sets)}: test error by {', '.join(keys)}, mean and "
+                 f"95 % CI (Student's t)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_file, dpi=120)
     plt.close(fig)

@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
-from .collect import Run
+from .collect import Run, data_set_name
 from .paper import CITATION, ITERATIONS, OTHER_METHODS, SHORTCUT, TABLE6, PaperRow, paper_row
 
 STATUS_ORDER = {"full": 0, "scaled": 1, "other": 2, "unfinished": 3}
@@ -46,6 +46,7 @@ class Row:
     source: str  # where the error comes from: final test error, or the last logged one
     recipe: str = ""  # what the runs were: data, training images, schedule (Run.recipe)
     ema_runs: int = 0  # of its runs, those that kept an EMA of the weights (not shown here)
+    data_set: str = ""  # as titles name it (collect.data_set_name)
 
     @property
     def n(self) -> int:
@@ -159,7 +160,7 @@ def _row(members: List[Run], params: Optional[int]) -> Row:
                # the paper's numbers are CIFAR-10's, option A's and its recipe's: beside
                # other data, option B, a unit.* variant or cutout they mean nothing
                paper=paper_row(first.model) if compares_with_table6(first) else None,
-               recipe=first.recipe,
+               recipe=first.recipe, data_set=data_set_name(first.data_name),
                errors=[e for _, e, _ in scored], seeds=[r.seed for r, _, _ in scored],
                config_digest=first.config_digest, iterations=_iterations(members),
                ema_runs=sum(r.ema_test_error is not None for r, _, _ in scored),
@@ -238,8 +239,18 @@ def _md_cells(row: Row) -> List[str]:
             scale_text(row.schedule_scale), row.iterations, row.config_digest, row.source]
 
 
+def title_line(rows: List[Row]) -> str:
+    """The H1; where any run is not on CIFAR-10 it names the data sets (Table 6 is
+    CIFAR-10's), so a CIFAR-100 report never reads as a CIFAR-10 one."""
+    data_sets = sorted({row.data_set for row in rows if row.data_set})
+    if data_sets in ([], ["CIFAR-10"]):
+        return "# Test error of rescore's runs beside He et al. 2016, Table 6"
+    return (f"# Test error of rescore's runs on {' and '.join(data_sets)}, beside He et al. "
+            f"2016, Table 6 (CIFAR-10 only)")
+
+
 def to_markdown(rows: List[Row]) -> str:
-    lines = ["# Test error of rescore's runs beside He et al. 2016, Table 6", "",
+    lines = [title_line(rows), "",
              f"Paper values: {CITATION}: CIFAR-10, {ITERATIONS:,} iterations, option A, the "
              "training recipe of its §4.2. Only a section \"Full schedule, comparable to the "
              "paper\" on CIFAR-10 (that schedule and that recipe) is comparable with them; "
