@@ -38,6 +38,21 @@ def test_the_papers_nets_are_mirrored(torch_present, overrides):
     assert why_not_measurable(compose_settings(overrides)) is None
 
 
+def test_no_cpu_twin_beside_a_gpu_timing(torch_present, monkeypatch):
+    """On a GPU machine loop/PyTorch would divide GPU by CPU images/s: the twin is skipped
+    with the reason, and bench.torch=true refuses (the GPU itself is faked: none here)."""
+    from rescore.bench import run as bench_run
+
+    assert "the PyTorch twin runs on the CPU only" in why_not_measurable(
+        compose_settings([]), tensorflow_on_gpu=True)
+    monkeypatch.setattr(bench_run, "on_gpu", lambda: True)
+    run, baselines = SimpleNamespace(settings=compose_settings([])), {}
+    assert "compare devices" in add_torch_baseline(run, BenchOptions(torch=None), baselines)
+    with pytest.raises(ValueError, match="bench.torch=true.*CPU only"):
+        add_torch_baseline(run, BenchOptions(torch=True), baselines)
+    assert baselines == {}
+
+
 def test_without_pytorch_the_reason_says_how_to_install(monkeypatch):
     monkeypatch.setattr(torch_baseline, "torch_installed", lambda: False)
     why = why_not_measurable(compose_settings([]))

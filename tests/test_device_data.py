@@ -226,3 +226,26 @@ def test_data_on_device_does_not_move_the_run_folder(compose_config):
         return config_digest(asdict(to_settings(compose_config(list(overrides)))))
 
     assert digest("trainer.data_on_device=true") == digest() == "44136fa355"
+
+
+def test_the_gpu_preset_sets_both_keys_and_keeps_the_run_folder(compose_config):
+    """trainer=gpu (issue 17): data on the device, 50 iterations per call; neither moves the
+    run folder, so a run may resume under the other trainer option."""
+    from dataclasses import asdict
+
+    from rescore.config import config_digest, to_settings
+
+    settings = to_settings(compose_config(["trainer=gpu"]))
+    assert (settings.trainer.data_on_device, settings.trainer.steps_per_call) == (True, 50)
+    assert (settings.trainer.jit_compile, settings.trainer.precision) == (False, "float32")
+    assert config_digest(asdict(settings)) == "44136fa355"  # the default run's folder
+
+
+@pytest.mark.slow
+def test_a_run_with_the_gpu_preset_is_the_default_run_bitwise(compose_config, tmp_path):
+    """On CPU (the preset's logic; no GPU here): the same weights and records as the
+    host-fed one-iteration run, cadence boundaries and the warm-up's single steps included."""
+    host = train_run(compose_config, tmp_path, "host")
+    gpu = train_run(compose_config, tmp_path, "gpu", "trainer=gpu")
+    assert gpu["weights_sha256"] == host["weights_sha256"] and gpu["steps"] == 14
+    assert without_speed(tmp_path / "gpu") == without_speed(tmp_path / "host")

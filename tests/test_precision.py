@@ -134,3 +134,40 @@ def test_mixed_precision_steps_are_repeatable(precision):
             step(x, y, tf.constant(s, tf.int64), tf.constant(0.1))
         hashes.append(weights_sha256(model))
     assert hashes[0] == hashes[1]
+
+
+def fake_devices(monkeypatch, gpus):
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: list(gpus) if kind == "GPU" else [])
+
+
+def test_tf32_is_off_on_a_gpu_unless_asked_and_never_touched_on_a_cpu(monkeypatch, caplog):
+    """TensorFlow computes float32 convolutions in TF32 on Ampere+ GPUs by default; rescore's
+    float32 is float32 there unless trainer.tf32=true. The GPU is faked (none here)."""
+    from rescore.config import TrainerConfig
+    from rescore.train.precision import set_tensor_float_32
+
+    calls = []
+    monkeypatch.setattr(tf.config.experimental, "enable_tensor_float_32_execution",
+                        calls.append)
+    fake_devices(monkeypatch, ["/physical_device:GPU:0"])
+    set_tensor_float_32(TrainerConfig())
+    set_tensor_float_32(TrainerConfig(tf32=True))
+    assert calls == [False, True]
+    fake_devices(monkeypatch, [])
+    set_tensor_float_32(TrainerConfig())
+    set_tensor_float_32(TrainerConfig(tf32=True))
+    assert calls == [False, True]  # on a CPU nothing is set: CPU runs stay bitwise
+    assert "trainer.tf32=true does nothing without a GPU" in caplog.text
+
+
+def test_tf32_is_a_result_key_off_by_default(compose_config):
+    from dataclasses import asdict
+
+    from rescore.config import config_digest, to_settings
+
+    def digest(*overrides):
+        return config_digest(asdict(to_settings(compose_config(list(overrides)))))
+
+    assert digest() == digest("trainer.tf32=false") == "44136fa355"  # the default's folder
+    assert digest("trainer.tf32=true") != digest()  # TF32 makes another run on a GPU

@@ -239,6 +239,10 @@ class TrainerConfig:
     strategy: Strategy = Strategy.default
     # float32 | mixed_bfloat16 | mixed_float16 (loss-scaled); train/precision.py
     precision: Precision = Precision.float32
+    # TensorFloat-32 for float32 convolutions and matmuls on Ampere and later GPUs, which
+    # TensorFlow uses unless told otherwise; false: float32 computes in float32, as on the
+    # paper's GPUs. Nothing on a CPU (train/precision.py, set_tensor_float_32)
+    tf32: bool = False
     # iterations per compiled call, metrics accumulated on device; train/multistep.py
     steps_per_call: int = 1
     # copy the training split to the device once and send each call only batch indices

@@ -172,7 +172,7 @@ def add_torch_baseline(run: "Run", options: BenchOptions, baselines: Dict) -> Op
 
     if options.torch is False:
         return "bench.torch=false"
-    reason = why_not_measurable(run.settings)
+    reason = why_not_measurable(run.settings, tensorflow_on_gpu=on_gpu())
     if reason is None:
         baselines["torch"] = TorchProcess(run)
     elif options.torch:
@@ -180,6 +180,13 @@ def add_torch_baseline(run: "Run", options: BenchOptions, baselines: Dict) -> Op
     else:
         log.info("PyTorch baseline skipped: %s", reason)
     return reason
+
+
+def on_gpu() -> bool:
+    """Whether the bench times rescore on a GPU (the device timing.py places it on)."""
+    from .timing import compute_device
+
+    return compute_device().startswith("/GPU")
 
 
 def torch_description(result: Dict, skipped: Optional[str]) -> Dict:

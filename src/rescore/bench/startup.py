@@ -36,5 +36,5 @@ def _start(argv: List[str]) -> Tuple[BenchOptions, "Config"]:
     options, overrides = split_overrides(argv)
     check_overrides(overrides)  # before Hydra: its unknown-key error names no options
     settings = compose_settings(overrides)
-    configure_tensorflow(settings.trainer.threads, settings.trainer.deterministic)
+    configure_tensorflow(settings.trainer)
     return options, settings

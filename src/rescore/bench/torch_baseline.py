@@ -49,10 +49,16 @@ def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def why_not_measurable(c: Config) -> Optional[str]:
-    """None when the PyTorch baseline can mirror this run; otherwise the reason."""
+def why_not_measurable(c: Config, tensorflow_on_gpu: bool = False) -> Optional[str]:
+    """None when the PyTorch baseline can mirror this run; otherwise the reason.
+    `tensorflow_on_gpu`: the bench times rescore on a GPU (timing.device), where a CPU-only
+    twin would make loop/PyTorch a ratio of devices, not of frameworks."""
     from ..models import model_info, resolved_placement, resolved_shortcut
 
+    if tensorflow_on_gpu:
+        return ("rescore is timed on the GPU and the PyTorch twin runs on the CPU only: "
+                "their ratio would compare devices (bench.torch=false skips it; the GPU "
+                "figures stand alone)")
     if not torch_installed():
         return 'PyTorch is not installed (pip install ".[torch]" in the rescore folder)'
     info = model_info(c.model.name)

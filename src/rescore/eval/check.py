@@ -42,7 +42,7 @@ def check(target: Target, data_root: Optional[str] = None) -> Outcome:
     """Raises WeightsError (weights that do not fit, or hash to something else than
     recorded) before any data is read, DataError when the data set is missing."""
     c = target.settings
-    configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+    configure_tensorflow(c.trainer)
     model = run_model(c)
     load_weights(model, target)
     sha = weights_sha256(model)

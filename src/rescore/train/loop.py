@@ -24,6 +24,7 @@ from .checkpoint import Checkpoints
 from .logging import MetricsLog, Progress
 from .modern import finish_swa
 from .multistep import chunk_lengths, iterate_steps
+from .precision import set_tensor_float_32
 from .provenance import read_segments, record_segment, segments_summary
 from .rundir import RunLock, choose_run_dir, finished_result
 from .schedule import parse_scale
@@ -59,15 +60,17 @@ def due(every: int, done: int, max_steps: int) -> bool:
     return done % every == 0 or done == max_steps
 
 
-def configure_tensorflow(threads: int, deterministic: bool) -> None:
-    if threads:
+def configure_tensorflow(t: TrainerConfig) -> None:
+    """Threads, op determinism and TF32 (GPUs only) as trainer.* says, before any op runs."""
+    if t.threads:
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
+            tf.config.threading.set_intra_op_parallelism_threads(t.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(t.threads)
         except RuntimeError as err:  # TF already started in this process (tests, bench):
-            log.warning("trainer.threads=%d not applied: %s", threads, err)  # speed only
-    if deterministic:
+            log.warning("trainer.threads=%d not applied: %s", t.threads, err)  # speed only
+    if t.deterministic:
         tf.config.experimental.enable_op_determinism()
+    set_tensor_float_32(t)
 
 
 def run(c: Config, run_dir: Path) -> Dict:
@@ -95,7 +98,7 @@ def run(c: Config, run_dir: Path) -> Dict:
 
 
 def _train(c: Config, run_dir: Path, stop: StopRequest) -> Dict:
-    configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+    configure_tensorflow(c.trainer)
 
     # the run's parts: data, normalisation, model, optimizer, warm-up, steps (build.py)
     run = build_run(c)

@@ -17,12 +17,32 @@ The policy is captured by each layer when it is built, so it is set only around
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+import logging
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import keras
 import tensorflow as tf
 
+if TYPE_CHECKING:
+    from ..config import TrainerConfig
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+log = logging.getLogger(__name__)
+
+
+def set_tensor_float_32(t: "TrainerConfig") -> None:
+    """TensorFloat-32 as trainer.tf32 says, where a GPU is visible.
+
+    TensorFlow computes float32 convolutions and matmuls in TF32 (a 10-bit mantissa) on
+    Ampere and later GPUs by default, so there `precision=float32` would not be float32.
+    rescore turns it off unless `trainer.tf32=true`: the paper's recipe computes in float32
+    (its 2015 GPUs had no TF32). Without a GPU nothing is called, so CPU runs stay bitwise
+    what they were; asking for TF32 there only gets a warning."""
+    if not tf.config.list_physical_devices("GPU"):
+        if t.tf32:
+            log.warning("trainer.tf32=true does nothing without a GPU: TF32 is a GPU mode")
+        return
+    tf.config.experimental.enable_tensor_float_32_execution(bool(t.tf32))
 
 
 @contextlib.contextmanager
