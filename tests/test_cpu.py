@@ -182,6 +182,7 @@ def test_a_bad_value_stops_the_app_before_anything_runs(tmp_path):
     (ZEN3_AVX2, "mixed_float16", False, False),
 ])
 def test_bfloat16_without_hardware_support_is_warned_against(flags, precision, has_gpu, warns):
+    """(bfloat16_note covers the middle case, AVX-512 BF16 without AMX: see below.)"""
     from rescore.cpu import bfloat16_warning
 
     warning = bfloat16_warning(flags, precision, has_gpu)
@@ -190,3 +191,21 @@ def test_bfloat16_without_hardware_support_is_warned_against(flags, precision, h
         assert warning.startswith("trainer.precision=mixed_bfloat16 on a CPU without AVX-512 "
                                   f"BF16 or AMX (ISA {isa_level(flags)})")
         assert "use float32 (the default)" in warning
+
+
+@pytest.mark.parametrize("flags, precision, has_gpu, noted", [
+    (ZEN3_AVX2 | {"avx512f", "avx512_bf16"}, "mixed_bfloat16", False, True),
+    (ZEN3_AVX2 | {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, "mixed_bfloat16", False,
+     False),  # AMX: bfloat16 is what it is for
+    (ZEN3_AVX2, "mixed_bfloat16", False, False),  # warned instead (above)
+    (ZEN3_AVX2 | {"avx512f", "avx512_bf16"}, "mixed_bfloat16", True, False),
+    (ZEN3_AVX2 | {"avx512f", "avx512_bf16"}, "float32", False, False),
+])
+def test_bfloat16_on_avx512_bf16_without_amx_gets_both_measurements(flags, precision, has_gpu,
+                                                                    noted):
+    from rescore.cpu import bfloat16_note
+
+    note = bfloat16_note(flags, precision, has_gpu)
+    assert (note is not None) == noted
+    if noted:
+        assert "1.4-1.6x less CPU per image" in note and "0.71-0.80x" in note

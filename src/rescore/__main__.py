@@ -85,10 +85,13 @@ def warn_bfloat16_without_hardware(precision: str) -> None:
         return  # the default: no TensorFlow device query
     import tensorflow as tf
 
-    warning = cpu.bfloat16_warning(cpu.read_cpu().flags, precision,
-                                   bool(tf.config.list_physical_devices("GPU")))
+    flags, has_gpu = cpu.read_cpu().flags, bool(tf.config.list_physical_devices("GPU"))
+    warning = cpu.bfloat16_warning(flags, precision, has_gpu)
     if warning:
         log.warning("%s", warning)
+    note = cpu.bfloat16_note(flags, precision, has_gpu)
+    if note:
+        log.info("%s", note)
 
 
 def main() -> None:

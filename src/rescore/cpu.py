@@ -236,6 +236,20 @@ def bfloat16_warning(flags: Iterable[str], precision: str, has_gpu: bool) -> Opt
             f"project's Xeons (results/bench/README.md)")
 
 
+def bfloat16_note(flags: Iterable[str], precision: str, has_gpu: bool) -> Optional[str]:
+    """What is known of bfloat16's speed on AVX-512 BF16 without AMX, where the project
+    measured it both ways (results/bench/README.md); None elsewhere."""
+    flags = set(flags)
+    if precision != "mixed_bfloat16" or has_gpu or "avx512_bf16" not in flags \
+            or "amx_bf16" in flags:
+        return None
+    return ("trainer.precision=mixed_bfloat16 on AVX-512 BF16 without AMX: measured 1.4-1.6x "
+            "less CPU per image than float32 on an AMD EPYC (Zen 4 class), but 0.71-0.80x "
+            "float32's images/s on an Intel Xeon (family 6 model 207); it changes the "
+            "numerics either way. `python -m rescore.bench trainer.precision=mixed_bfloat16` "
+            "measures this CPU")
+
+
 def log_startup(threads: int) -> str:
     """Log, and return, what was chosen for this CPU (after choose_at_startup)."""
     threads_used = thread_counts(threads, os.environ, usable_cores())
