@@ -101,6 +101,24 @@ def test_option_a_shortcut_subsamples_and_zero_pads():
     assert not y[..., 2:].any()
 
 
+def test_option_a_shortcut_gradient_is_the_strided_slices_bit_for_bit():
+    """The 1x1 average pool's gradient (layers.py) routes each output's gradient to exactly
+    the pixel x[:, ::s, ::s] takes, unscaled, and zero elsewhere; the zero channels pass
+    none back. Odd sizes too (a 7x7 input keeps rows and columns 0, 2, 4, 6)."""
+    from rescore.models.layers import SubsampleZeroPad
+    for shape in ((2, 8, 8, 3), (1, 7, 7, 2)):
+        x = tf.random.stateless_normal(shape, seed=(1, 2))
+        upstream = tf.random.stateless_normal(
+            (shape[0], -(-shape[1] // 2), -(-shape[2] // 2), shape[3] + 4), seed=(3, 4))
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            pooled = tf.reduce_sum(SubsampleZeroPad(2, 4)(x) * upstream)
+            sliced = tf.reduce_sum(x[:, ::2, ::2, :] * upstream[..., :shape[3]])
+        got, want = tape.gradient(pooled, x).numpy(), tape.gradient(sliced, x).numpy()
+        np.testing.assert_array_equal(got, want)
+        assert np.count_nonzero(got) == upstream[..., :shape[3]].numpy().size
+
+
 def test_he_normal_init_is_untruncated_with_fan_in_std():
     tf.keras.utils.set_random_seed(0)
     kernel = build_model("resnet20").get_layer("stage3_block2_1_conv").kernel.numpy()
