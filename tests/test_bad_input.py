@@ -31,10 +31,11 @@ def assert_clean_failure(proc, *fragments):
     # a key as typed under another group: EMA/SWA sit in optim (they scale with the
     # schedule), cutout in data; the hint names where, and a group's keys
     ("trainer.ema.decay=0.9998", ["unknown config key 'trainer.ema.decay'",
-                                  "It is in optim: 'optim.ema.decay'.",
+                                  "It is 'optim.ema' (its keys: decay).",
                                   "Valid keys in trainer: checkpoint_every,"]),
-    ("trainer.ema=0.9998", ["It is in optim: 'optim.ema' (its keys: decay)."]),
-    ("optim.cutout=16", ["It is in data: 'data.cutout'."]),
+    ("optim.cutout=16", ["It is 'data.cutout'."]),
+    ("trainer.name=x", ["It exists as 'name', 'model.name', 'data.name'."]),
+    ("model.shortcut=B", ["'shortcut' is a config group of its own: shortcut=<option>"]),
     ("optim.lr=abc", ["optim.lr='abc'", "could not be converted to Float"]),
     ("model=resnet9", ["unknown model 'resnet9'", "Did you mean model=resnet8?",
                        "resnet20, resnet32"]),

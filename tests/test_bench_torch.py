@@ -38,7 +38,7 @@ def test_the_papers_nets_are_mirrored(torch_present, overrides):
     assert why_not_measurable(compose_settings(overrides)) is None
 
 
-def test_no_cpu_twin_beside_a_gpu_timing(torch_present, monkeypatch):
+def test_no_cpu_twin_beside_a_gpu_timing(monkeypatch):
     """On a GPU machine loop/PyTorch would divide GPU by CPU images/s: the twin is skipped
     with the reason, and bench.torch=true refuses (the GPU itself is faked: none here)."""
     from rescore.bench import run as bench_run

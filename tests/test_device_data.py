@@ -239,13 +239,26 @@ def test_the_gpu_preset_sets_both_keys_and_keeps_the_run_folder(compose_config):
     assert (settings.trainer.data_on_device, settings.trainer.steps_per_call) == (True, 50)
     assert (settings.trainer.jit_compile, settings.trainer.precision) == (False, "float32")
     assert config_digest(asdict(settings)) == "44136fa355"  # the default run's folder
+    from rescore.errors import ConfigError
+    with pytest.raises(ConfigError, match="trainer=gpu sets steps_per_call=50 and "
+                                          "data_on_device=true: with several GPUs use "
+                                          "trainer=default"):
+        to_settings(compose_config(["trainer=gpu", "trainer.strategy=mirrored"]))
 
 
 @pytest.mark.slow
 def test_a_run_with_the_gpu_preset_is_the_default_run_bitwise(compose_config, tmp_path):
     """On CPU (the preset's logic; no GPU here): the same weights and records as the
-    host-fed one-iteration run, cadence boundaries and the warm-up's single steps included."""
-    host = train_run(compose_config, tmp_path, "host")
-    gpu = train_run(compose_config, tmp_path, "gpu", "trainer=gpu")
-    assert gpu["weights_sha256"] == host["weights_sha256"] and gpu["steps"] == 14
+    host-fed one-iteration run. 130 iterations, an error-based warm-up (single steps until
+    it ends), checkpoints every 60 and evaluation every 100: calls of 50 iterations, cut at
+    60, 100, 120 and the end."""
+    cadence = ["optim.max_steps=130", "optim.milestones=[90]", "optim.warmup.max_steps=3",
+               "trainer.eval_every=100", "trainer.checkpoint_every=60", "trainer.log_every=10"]
+
+    def trained(name, *extra):
+        return run_composed(compose_config, tmp_path / name,
+                            [*TINY_WARMUP_RUN, *cadence, *extra])
+
+    host, gpu = trained("host"), trained("gpu", "trainer=gpu")
+    assert gpu["weights_sha256"] == host["weights_sha256"] and gpu["steps"] == 130
     assert without_speed(tmp_path / "gpu") == without_speed(tmp_path / "host")

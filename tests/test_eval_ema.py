@@ -53,7 +53,9 @@ def test_the_averaged_weights_are_saved_with_their_own_hash(run_dir: Path):
     assert saved["ema_weights_sha256"] != saved["weights_sha256"]  # 12 steps at decay 0.9
     assert description.config == saved["config"]
     assert read_description(run_dir / "model.weights.h5").weights_sha256 == \
-        saved["weights_sha256"]  # the raw weights were swapped back before and after
+        saved["weights_sha256"]
+    # that the raw weights are back after the EMA file is written is eval's check below:
+    # model.weights.h5 is written first, so only result.json's hash of them can tell
 
 
 @pytest.mark.slow
@@ -85,8 +87,20 @@ def test_an_ema_hash_differing_from_result_json_exits_9(run_dir, tmp_path, capsy
     copy = copy_run(run_dir, tmp_path)
     edit_result(copy, ema_weights_sha256="0" * 64)
     assert main_of("eval", copy) == 9
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert str(copy / EMA_WEIGHTS_FILE) in err and "0" * 64 in err
+    assert "test_error" in out and "equals result.json's exactly" in out  # raw: checked
+
+
+@pytest.mark.slow
+def test_an_ema_result_without_its_loss_is_checked_on_what_it_has(run_dir, tmp_path, capsys):
+    copy = copy_run(run_dir, tmp_path)
+    saved = result(copy)
+    del saved["ema_test_loss"]
+    (copy / "result.json").write_text(json.dumps(saved))
+    assert main_of("eval", copy) == 0
+    out = capsys.readouterr().out
+    assert "ema_test_loss" in out and out.count("equals result.json's exactly") == 5
 
 
 @pytest.mark.slow
@@ -111,3 +125,15 @@ def test_publish_copies_the_ema_weights_and_refuses_a_wrong_hash(run_dir, tmp_pa
     assert main_of("publish", copy, "--to", tmp_path / "elsewhere") == 9
     assert "model_ema.weights.h5 carries weights_sha256" in capsys.readouterr().err
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.slow
+def test_publish_refuses_an_ema_file_beside_a_result_without_ema(run_dir, tmp_path, capsys):
+    copy = copy_run(run_dir, tmp_path)
+    saved = result(copy)
+    for key in ("ema_test_error", "ema_test_loss", "ema_weights_sha256", "ema_decay"):
+        del saved[key]
+    (copy / "result.json").write_text(json.dumps(saved))
+    assert main_of("publish", copy, "--to", tmp_path / "results") == 2
+    assert "records no EMA (no ema_weights_sha256)" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()

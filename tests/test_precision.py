@@ -171,3 +171,13 @@ def test_tf32_is_a_result_key_off_by_default(compose_config):
 
     assert digest() == digest("trainer.tf32=false") == "44136fa355"  # the default's folder
     assert digest("trainer.tf32=true") != digest()  # TF32 makes another run on a GPU
+
+
+def test_configure_tensorflow_applies_tf32_from_the_trainer_config(monkeypatch):
+    from rescore.config import TrainerConfig
+    from rescore.train import loop
+
+    seen = []
+    monkeypatch.setattr(loop, "set_tensor_float_32", seen.append)
+    loop.configure_tensorflow(TrainerConfig(tf32=True))
+    assert [t.tf32 for t in seen] == [True]

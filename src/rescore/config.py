@@ -454,10 +454,14 @@ def check_config(c: Config) -> None:
          f"got {t.restart!r}")
     need(0 < t.signal_exit_code < 256,
          f"trainer.signal_exit_code must be in 1..255, got {t.signal_exit_code}")
+    gpu_preset = (" (trainer=gpu sets steps_per_call=50 and data_on_device=true: with "
+                  "several GPUs use trainer=default)"
+                  if t.strategy == "mirrored" and t.steps_per_call > 1 and t.data_on_device
+                  else "")
     need(t.strategy != "mirrored" or (t.steps_per_call == 1 and not t.jit_compile
                                       and t.precision != "mixed_float16"),
          "trainer.strategy=mirrored needs trainer.steps_per_call=1, trainer.jit_compile=false "
-         "and no float16 loss scaling (train/distributed.py)")
+         f"and no float16 loss scaling (train/distributed.py){gpu_preset}")
     need(not (t.data_on_device and t.strategy == "mirrored"),
          "trainer.data_on_device=true works on one device only: with "
          "trainer.strategy=mirrored each replica is fed its share of a host batch "

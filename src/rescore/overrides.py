@@ -141,7 +141,7 @@ def unknown_key_message(dotted: str) -> Optional[str]:
             valid = sorted(fields)
             close = difflib.get_close_matches(part, valid, n=1)
             hint = f" Did you mean {'.'.join(parts[:depth] + close)!r}?" if close else ""
-            hint = _in_another_group(parts, depth) or hint
+            hint += _in_another_group(parts, depth)
             return (f"unknown config key {dotted!r}.{hint} Valid keys "
                     f"{'in ' + where if where else 'at the top level'}: {', '.join(valid)}")
         node = _resolved_type(node, part)
@@ -149,21 +149,29 @@ def unknown_key_message(dotted: str) -> Optional[str]:
 
 
 def _in_another_group(parts: List[str], depth: int) -> str:
-    """A hint when the key exists as typed, under another group: trainer.ema is optim.ema
-    (EMA and SWA are part of the optimisation recipe: they scale with the schedule)."""
+    """A hint when the unknown key, right under a group, is a group itself or exists under
+    other groups or at the top level: model.shortcut=B is the group shortcut=B, trainer.ema
+    is optim.ema (EMA and SWA are part of the optimisation recipe: they scale with the
+    schedule), trainer.name is name, model.name or data.name."""
     if depth != 1:
         return ""
-    for group in dataclasses.fields(Config):
-        node = _resolved_type(Config, group.name)
-        if group.name == parts[0] or not dataclasses.is_dataclass(node):
-            continue
-        moved = [group.name] + parts[1:]
-        target = _field_type(moved)
-        if target is not None:
-            keys = (f" (its keys: {', '.join(f.name for f in dataclasses.fields(target))})"
-                    if dataclasses.is_dataclass(target) else "")
-            return f" It is in {group.name}: {'.'.join(moved)!r}{keys}."
-    return ""
+    key = parts[1]
+    top = {f.name: _resolved_type(Config, f.name) for f in dataclasses.fields(Config)}
+    if dataclasses.is_dataclass(top.get(key)):
+        return f" {key!r} is a config group of its own: {key}=<option> or {key}.<key>=<value>."
+    found = [key] if key in top else []
+    for group, node in top.items():
+        if group != parts[0] and dataclasses.is_dataclass(node) and \
+                _field_type([group, key]) is not None:
+            found.append(f"{group}.{key}")
+    if not found:
+        return ""
+    if len(found) == 1:
+        target = _field_type(found[0].split("."))
+        keys = (f" (its keys: {', '.join(f.name for f in dataclasses.fields(target))})"
+                if dataclasses.is_dataclass(target) else "")
+        return f" It is {found[0]!r}{keys}."
+    return f" It exists as {', '.join(repr(f) for f in found)}."
 
 
 def _field_type(parts: List[str]):

@@ -122,6 +122,7 @@ def run_bench(c: Config, options: BenchOptions,
         "config": {"model": c.model.name, "batch_size": batch, "precision": c.trainer.precision,
                    "batchnorm": c.model.batchnorm,
                    "jit_compile": c.trainer.jit_compile, "steps_per_call": k,
+                   "data_on_device": c.trainer.data_on_device, "tf32": c.trainer.tf32,
                    "threads": c.trainer.threads, "data": data_used,
                    "augment": c.data.augment, "timed_iterations": iterations,
                    "warmup_iterations": warm_calls * k, "rounds": options.rounds},
@@ -204,7 +205,8 @@ def torch_description(result: Dict, skipped: Optional[str]) -> Dict:
 def default_out(c: Config) -> Path:
     t = c.trainer
     name = (f"{c.model.name}_{t.precision}_b{c.data.batch_size}_k{t.steps_per_call}"
-            f"{'_xla' if t.jit_compile else ''}.json")
+            f"{'_xla' if t.jit_compile else ''}{'_dev' if t.data_on_device else ''}"
+            f"{'_tf32' if t.tf32 else ''}.json")
     return Path(c.out_root) / "bench" / name
 
 
@@ -213,6 +215,7 @@ def summary(r: Dict) -> str:
     lines = [f"rescore.bench {cfg['model']} batch {cfg['batch_size']} {cfg['precision']} "
              f"batchnorm={cfg['batchnorm']} "
              f"jit_compile={cfg['jit_compile']} steps_per_call={cfg['steps_per_call']} "
+             f"data_on_device={cfg.get('data_on_device', False)} tf32={cfg.get('tf32', False)} "
              f"data={cfg['data']} ({cfg['timed_iterations']} timed iterations x "
              f"{cfg['rounds']} round(s), {cfg['warmup_iterations']} warm-up)"]
     for name, label in (("bare", "1 bare compiled step"), ("loop", "2 rescore loop"),

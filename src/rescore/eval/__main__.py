@@ -58,9 +58,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .target import ema_target, resolve
 
         target = resolve(args.path, args.model)
+        averaged = ema_target(target)  # files only; its notes go into the report below
         outcome = check(target, args.data_root)
-        averaged = ema_target(target)
-        averaged_outcome = averaged and check(averaged, args.data_root)
+        print(report(args.path, target, outcome))  # before the EMA check, which may fail
+        if averaged:
+            print(ema_report(averaged, check(averaged, args.data_root)))
     except DataError as err:
         print(f"{PROG}: error: {err}\n{PROG} takes the folder as --data-root DIR.",
               file=sys.stderr)
@@ -68,9 +70,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RescoreError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return err.exit_code
-    print(report(args.path, target, outcome))
-    if averaged:
-        print(ema_report(averaged, averaged_outcome))
     return 0
 
 
@@ -113,9 +112,9 @@ def report(path: Path, target, outcome) -> str:
 
 def ema_report(target, outcome) -> str:
     """The averaged weights' lines (optim.ema), after the raw weights' report."""
-    decay = target.result.get("decay") or target.settings.optim.ema.decay
     return "\n".join([
-        f"  EMA weights     {target.weights} (decay {decay} as the run used it)",
+        f"  EMA weights     {target.weights} (decay {target.result.get('decay')} as the run "
+        f"used it)",
         f"  ema_sha256      {outcome.weights_sha256}  {_sha_check(target)}",
         f"  ema_test_error  {outcome.test_error!r}  ({100 * outcome.test_error:.2f} %)"
         + _against(target, "test_error", outcome.test_error, outcome.test_images),

@@ -99,8 +99,9 @@ def ema_target(target: Target) -> Optional[Target]:
         target.notes.append(f"no {EMA_WEIGHTS_FILE}: the run finished before rescore saved "
                             f"the averaged weights, so its ema_test_error cannot be checked")
         return None
-    as_recorded = {"test_error": result["ema_test_error"], "test_loss": result["ema_test_loss"],
-                   "decay": result.get("ema_decay")}
+    as_recorded = {"test_error": result.get("ema_test_error"),
+                   "test_loss": result.get("ema_test_loss"), "decay": result.get("ema_decay")}
+    as_recorded = {key: value for key, value in as_recorded.items() if value is not None}
     return Target(target.settings, ema_file, False, result["ema_weights_sha256"],
                   target.expected_from, readable_description(ema_file), as_recorded)
 

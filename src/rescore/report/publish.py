@@ -3,7 +3,8 @@ run publishes into a results folder that can be committed, and nothing else.
 
 What a run publishes: `result.json` (the test error, the config, the weights' sha256),
 `metrics.jsonl` (the curves of Fig. 6) and `model.weights.h5` (the final weights, with the
-normalisation they expect; with optim.ema also `model_ema.weights.h5`, the average), so that `rescore eval` can check the published folder alone and
+normalisation they expect; with optim.ema also `model_ema.weights.h5`, the average), so
+that `rescore eval` can check the published folder alone and
 `rescore.report` can rebuild the tables and figures from it; and `segments.jsonl` (when and
 where each stretch of the run trained, with which code: train/provenance.py) where the run
 has one (runs trained before rescore wrote it have none). Never checkpoints, TensorBoard
@@ -82,8 +83,11 @@ def plan(run_dir: Path, dest: Path, max_mb: float = MAX_MB) -> Publication:
     files = PUBLISHED_FILES + tuple(name for name in PUBLISHED_IF_PRESENT
                                     if (run_dir / name).is_file())
     if EMA_WEIGHTS_FILE in files:
-        check_weights_are_the_runs(run_dir, EMA_WEIGHTS_FILE,
-                                   result.get("ema_weights_sha256", "(none: no EMA run)"))
+        if "ema_weights_sha256" not in result:
+            raise PublishRefused(f"{run_dir} holds {EMA_WEIGHTS_FILE}, but its {RESULT_FILE} "
+                                 f"records no EMA (no ema_weights_sha256): the file is not "
+                                 f"this run's; remove it, or publish the run it came from")
+        check_weights_are_the_runs(run_dir, EMA_WEIGHTS_FILE, result["ema_weights_sha256"])
     check_sizes(run_dir, files, max_mb)
     target_dir = Path(dest) / published_folder(result)
     check_destination(run_dir, target_dir, files)

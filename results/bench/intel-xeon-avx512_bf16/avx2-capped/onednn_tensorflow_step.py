@@ -9,7 +9,7 @@ cpu.choose_at_startup()
 from rescore.config import compose_settings
 from rescore.train.loop import configure_tensorflow
 c = compose_settings(["model=resnet20"])
-configure_tensorflow(c.trainer.threads, c.trainer.deterministic)
+configure_tensorflow(c.trainer)
 import tensorflow as tf
 from rescore.train.build import build_run
 run = build_run(c)
