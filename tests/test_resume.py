@@ -271,6 +271,37 @@ def test_damaged_newest_checkpoint_falls_back_with_a_warning(settings_for, tmp_p
                 ).exists()
 
 
+@pytest.mark.slow
+def test_a_checkpoint_set_aside_earlier_is_kept_beside_the_new_one(settings_for, tmp_path,
+                                                                    monkeypatch,
+                                                                    tmp_path_factory):
+    """corrupt/ already holds a ckpt-STOP_AT (an earlier crash at the same iteration): the
+    new bad one goes to ckpt-STOP_AT.1, its files under one prefix, and the old stays."""
+    settings = settings_for()
+    stopped_run(settings, tmp_path, monkeypatch, tmp_path_factory)
+    corrupt = tmp_path / "checkpoints" / "corrupt"
+    corrupt.mkdir()
+    earlier = corrupt / f"ckpt-{STOP_AT}.index"
+    earlier.write_bytes(b"set aside by an earlier run")
+    _truncate_data(tmp_path / "checkpoints", STOP_AT)
+    train(settings, tmp_path)
+    assert earlier.read_bytes() == b"set aside by an earlier run"
+    assert sorted(p.name for p in corrupt.glob(f"ckpt-{STOP_AT}.1.*")) == [
+        f"ckpt-{STOP_AT}.1.data-00000-of-00001", f"ckpt-{STOP_AT}.1.index"]
+
+
+def test_free_name_never_takes_a_name_in_use(tmp_path):
+    from rescore.paths import free_name
+
+    assert free_name(tmp_path / "a") == tmp_path / "a"
+    (tmp_path / "a").touch()
+    (tmp_path / "a.1").touch()
+    assert free_name(tmp_path / "a") == tmp_path / "a.2"
+    (tmp_path / "ckpt-7.index").touch()  # a prefix is taken by any file of it
+    assert free_name(tmp_path / "ckpt-7", taken=lambda p: any(
+        p.parent.glob(p.name + ".*"))) == tmp_path / "ckpt-7.1"
+
+
 def test_no_usable_checkpoint_is_an_error_not_a_fresh_start(settings_for, tmp_path,
                                                             monkeypatch, tmp_path_factory):
     from rescore.errors import CheckpointError

@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..locking import exclusive
+from ..paths import free_name
 
 ENV_ROOT = "RESCORE_DATA"  # env var overriding the default root
 
@@ -187,15 +188,6 @@ def _md5_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _free_name(path: Path) -> Path:
-    """`path`, or path.1, path.2, … : an earlier quarantined file is never overwritten."""
-    candidate, n = path, 0
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}.{n}")
-    return candidate
-
-
 def _verify_placed_archive(archive: Path, expected_md5: str) -> None:
     """A bad archive is moved aside so the next run can download a good one."""
     try:
@@ -205,7 +197,7 @@ def _verify_placed_archive(archive: Path, expected_md5: str) -> None:
                         f"and run again.") from err
     if actual_md5 == expected_md5:
         return
-    quarantined = _free_name(archive.with_name(archive.name + ".bad"))
+    quarantined = free_name(archive.with_name(archive.name + ".bad"))
     try:
         os.replace(archive, quarantined)
         what_now = (f"has been moved to {quarantined}. Place a good copy at {archive} or "

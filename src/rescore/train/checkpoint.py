@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import CheckpointError, DivergedError, SaveError
+from ..paths import free_name
 from .rundir import CHECKPOINT_PREFIX as PREFIX
 from .rundir import checkpoints_on_disk, next_restart
 from .schedule import NO_WARMUP, WARMUP_WINDOW
@@ -169,10 +170,15 @@ class Checkpoints:
         the state file to list the good ones, so the manager numbers and prunes from them."""
         corrupt = self.directory / CORRUPT_DIR
         for prefix in failures:
-            for path in self.directory.glob(Path(prefix).name + ".*"):
+            name = Path(prefix).name
+            # one free prefix for all its files (ckpt-7, else ckpt-7.1, …): an earlier
+            # ckpt-7 set aside is kept, and each stays a checkpoint that loads
+            target = free_name(corrupt / name, taken=lambda p: any(p.parent.glob(p.name + ".*")))
+            for path in self.directory.glob(name + ".*"):
                 corrupt.mkdir(exist_ok=True)
-                path.replace(corrupt / path.name)
-                log.warning("moved the unusable checkpoint file %s to %s", path, corrupt)
+                moved = corrupt / (target.name + path.name[len(name):])
+                path.replace(moved)
+                log.warning("moved the unusable checkpoint file %s to %s", path, moved)
         # a prefix whose index a kill inside TF's pruning removed is no checkpoint any more
         oldest_first = sorted((p for p in kept if Path(p + ".index").exists()), key=_step_of)
         stamps = [Path(p + ".index").stat().st_mtime for p in oldest_first]
@@ -216,11 +222,7 @@ def _set_aside_state_naming_nothing(directory: Path) -> None:
     except ValueError:
         corrupt = Path(directory) / CORRUPT_DIR
         corrupt.mkdir(exist_ok=True)
-        target = corrupt / STATE_FILE
-        n = 0
-        while target.exists():
-            n += 1
-            target = corrupt / f"{STATE_FILE}.{n}"
+        target = free_name(corrupt / STATE_FILE)
         state.replace(target)
         log.warning("moved the checkpoint state file %s, which names no checkpoint, to %s; "
                     "the checkpoints are found by listing %s", state, target, directory)
