@@ -31,9 +31,10 @@ def assert_clean_failure(proc, *fragments):
     # a key as typed under another group: EMA/SWA sit in optim (they scale with the
     # schedule), cutout in data; the hint names where, and a group's keys
     ("trainer.ema.decay=0.9998", ["unknown config key 'trainer.ema.decay'",
-                                  "It is 'optim.ema' (its keys: decay).",
+                                  "It is 'optim.ema.decay'.",
                                   "Valid keys in trainer: checkpoint_every,"]),
     ("optim.cutout=16", ["It is 'data.cutout'."]),
+    ("trainer.ema.dcay=0.9998", ["It is 'optim.ema' (its keys: decay)."]),
     ("trainer.name=x", ["It exists as 'name', 'model.name', 'data.name'."]),
     ("model.shortcut=B", ["'shortcut' is a config group of its own: shortcut=<option>"]),
     ("optim.lr=abc", ["optim.lr='abc'", "could not be converted to Float"]),

@@ -147,3 +147,17 @@ def test_an_isa_cap_is_recorded_so_its_figures_stand_apart(monkeypatch):
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
     assert isa_cap() == {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+def test_the_output_file_names_every_setting_that_changes_the_figures(tmp_path):
+    """Two benches that differ in data_on_device or tf32 never overwrite each other."""
+    from rescore.bench.run import default_out
+    from rescore.config import compose_settings
+
+    def name(*overrides):
+        return default_out(compose_settings([f"out_root={tmp_path}", *overrides])).name
+
+    assert name() == "resnet20_float32_b128_k1.json"
+    assert name("trainer=gpu") == "resnet20_float32_b128_k50_dev.json"
+    assert name("trainer.tf32=true", "trainer.jit_compile=true") == \
+        "resnet20_float32_b128_k1_xla_tf32.json"

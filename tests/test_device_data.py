@@ -240,8 +240,8 @@ def test_the_gpu_preset_sets_both_keys_and_keeps_the_run_folder(compose_config):
     assert (settings.trainer.jit_compile, settings.trainer.precision) == (False, "float32")
     assert config_digest(asdict(settings)) == "44136fa355"  # the default run's folder
     from rescore.errors import ConfigError
-    with pytest.raises(ConfigError, match="trainer=gpu sets steps_per_call=50 and "
-                                          "data_on_device=true: with several GPUs use "
+    with pytest.raises(ConfigError, match="trainer=gpu sets both steps_per_call=50 and "
+                                          "data_on_device=true; with several GPUs use "
                                           "trainer=default"):
         to_settings(compose_config(["trainer=gpu", "trainer.strategy=mirrored"]))
 

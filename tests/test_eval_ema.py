@@ -100,7 +100,9 @@ def test_an_ema_result_without_its_loss_is_checked_on_what_it_has(run_dir, tmp_p
     (copy / "result.json").write_text(json.dumps(saved))
     assert main_of("eval", copy) == 0
     out = capsys.readouterr().out
-    assert "ema_test_loss" in out and out.count("equals result.json's exactly") == 5
+    loss_line = next(line for line in out.splitlines() if "ema_test_loss" in line)
+    assert "result.json" not in loss_line  # nothing recorded to compare with
+    assert out.count("equals result.json's exactly") == 5
 
 
 @pytest.mark.slow
@@ -137,3 +139,14 @@ def test_publish_refuses_an_ema_file_beside_a_result_without_ema(run_dir, tmp_pa
     assert main_of("publish", copy, "--to", tmp_path / "results") == 2
     assert "records no EMA (no ema_weights_sha256)" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_an_unreadable_ema_file_fails_after_the_raw_check_is_printed(run_dir, tmp_path,
+                                                                     capsys):
+    copy = copy_run(run_dir, tmp_path)
+    (copy / EMA_WEIGHTS_FILE).write_bytes(b"not HDF5")
+    assert main_of("eval", copy) == 9
+    out, err = capsys.readouterr()
+    assert "equals result.json's exactly" in out and "ema_sha256" not in out
+    assert f"{copy / EMA_WEIGHTS_FILE} is not a readable HDF5 weights file" in err

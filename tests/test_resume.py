@@ -291,15 +291,16 @@ def test_a_checkpoint_set_aside_earlier_is_kept_beside_the_new_one(settings_for,
 
 
 def test_free_name_never_takes_a_name_in_use(tmp_path):
-    from rescore.paths import free_name
+    from rescore.paths import free_name, prefix_taken
 
     assert free_name(tmp_path / "a") == tmp_path / "a"
     (tmp_path / "a").touch()
     (tmp_path / "a.1").touch()
     assert free_name(tmp_path / "a") == tmp_path / "a.2"
     (tmp_path / "ckpt-7.index").touch()  # a prefix is taken by any file of it
-    assert free_name(tmp_path / "ckpt-7", taken=lambda p: any(
-        p.parent.glob(p.name + ".*"))) == tmp_path / "ckpt-7.1"
+    assert free_name(tmp_path / "ckpt-7", taken=prefix_taken) == tmp_path / "ckpt-7.1"
+    (tmp_path / "ckpt-70.index").touch()  # another checkpoint's files take nothing of it
+    assert not prefix_taken(tmp_path / "ckpt-8") and prefix_taken(tmp_path / "ckpt-70")
 
 
 def test_no_usable_checkpoint_is_an_error_not_a_fresh_start(settings_for, tmp_path,

@@ -454,8 +454,8 @@ def check_config(c: Config) -> None:
          f"got {t.restart!r}")
     need(0 < t.signal_exit_code < 256,
          f"trainer.signal_exit_code must be in 1..255, got {t.signal_exit_code}")
-    gpu_preset = (" (trainer=gpu sets steps_per_call=50 and data_on_device=true: with "
-                  "several GPUs use trainer=default)"
+    gpu_preset = (" (trainer=gpu sets both steps_per_call=50 and data_on_device=true; "
+                  "with several GPUs use trainer=default)"
                   if t.strategy == "mirrored" and t.steps_per_call > 1 and t.data_on_device
                   else "")
     need(t.strategy != "mirrored" or (t.steps_per_call == 1 and not t.jit_compile

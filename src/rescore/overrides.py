@@ -159,10 +159,13 @@ def _in_another_group(parts: List[str], depth: int) -> str:
     top = {f.name: _resolved_type(Config, f.name) for f in dataclasses.fields(Config)}
     if dataclasses.is_dataclass(top.get(key)):
         return f" {key!r} is a config group of its own: {key}=<option> or {key}.<key>=<value>."
-    found = [key] if key in top else []
+    found = [key] if key in top and len(parts) == 2 else []  # top-level keys are values
     for group, node in top.items():
-        if group != parts[0] and dataclasses.is_dataclass(node) and \
-                _field_type([group, key]) is not None:
+        if group == parts[0] or not dataclasses.is_dataclass(node):
+            continue
+        if _field_type([group] + parts[1:]) is not None:  # the whole path, moved
+            found.append(".".join([group] + parts[1:]))
+        elif dataclasses.is_dataclass(_field_type([group, key])):  # its group, a typo below
             found.append(f"{group}.{key}")
     if not found:
         return ""

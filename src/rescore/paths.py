@@ -18,3 +18,9 @@ def free_name(path: Path, taken: Optional[Callable[[Path], bool]] = None) -> Pat
         n += 1
         candidate = Path(path).with_name(f"{Path(path).name}.{n}")
     return candidate
+
+
+def prefix_taken(prefix: Path) -> bool:
+    """Whether any file of checkpoint prefix `prefix` exists (ckpt-7.index, ckpt-7.data-…;
+    not ckpt-70's): `taken` for free_name when the files of one checkpoint move together."""
+    return any(Path(prefix).parent.glob(Path(prefix).name + ".*"))

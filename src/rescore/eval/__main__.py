@@ -55,13 +55,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         # an AVX2-only machine would not reproduce its own runs' test error bit for bit.
         cpu.choose_at_startup()
         from .check import check
-        from .target import ema_target, resolve
+        from .target import ema_target, ema_weights, resolve
 
         target = resolve(args.path, args.model)
-        averaged = ema_target(target)  # files only; its notes go into the report below
+        ema_file = ema_weights(target)  # reads nothing; its note goes into the report below
         outcome = check(target, args.data_root)
         print(report(args.path, target, outcome))  # before the EMA check, which may fail
-        if averaged:
+        if ema_file:
+            averaged = ema_target(target, ema_file)
             print(ema_report(averaged, check(averaged, args.data_root)))
     except DataError as err:
         print(f"{PROG}: error: {err}\n{PROG} takes the folder as --data-root DIR.",
@@ -112,9 +113,10 @@ def report(path: Path, target, outcome) -> str:
 
 def ema_report(target, outcome) -> str:
     """The averaged weights' lines (optim.ema), after the raw weights' report."""
+    decay = target.result.get("decay")
     return "\n".join([
-        f"  EMA weights     {target.weights} (decay {target.result.get('decay')} as the run "
-        f"used it)",
+        f"  EMA weights     {target.weights}"
+        + (f" (decay {decay} as the run used it)" if decay is not None else ""),
         f"  ema_sha256      {outcome.weights_sha256}  {_sha_check(target)}",
         f"  ema_test_error  {outcome.test_error!r}  ({100 * outcome.test_error:.2f} %)"
         + _against(target, "test_error", outcome.test_error, outcome.test_images),

@@ -86,11 +86,10 @@ def from_run_dir(run_dir: Path, model: Optional[str]) -> Target:
     return from_newest_checkpoint(run_dir, settings, result, result_file)
 
 
-def ema_target(target: Target) -> Optional[Target]:
-    """With optim.ema on, the run's averaged weights (model_ema.weights.h5), checked against
-    result.json's ema_weights_sha256 and ema_test_error/ema_test_loss as the raw weights
-    are against weights_sha256 and test_error/test_loss. None for a run without EMA, a lone
-    weights file, or a run that finished before rescore saved the average (a note says so)."""
+def ema_weights(target: Target) -> Optional[Path]:
+    """With optim.ema on, the run's averaged weights file (model_ema.weights.h5); None for a
+    run without EMA, a lone weights file, or a run that finished before rescore saved the
+    average (then a note says its ema_test_error cannot be checked). Reads no file."""
     result = target.result
     if not result or "ema_weights_sha256" not in result:
         return None
@@ -99,6 +98,14 @@ def ema_target(target: Target) -> Optional[Target]:
         target.notes.append(f"no {EMA_WEIGHTS_FILE}: the run finished before rescore saved "
                             f"the averaged weights, so its ema_test_error cannot be checked")
         return None
+    return ema_file
+
+
+def ema_target(target: Target, ema_file: Path) -> Target:
+    """The averaged weights as a target of their own, checked against result.json's
+    ema_weights_sha256 and ema_test_error/ema_test_loss as the raw weights are against
+    weights_sha256 and test_error/test_loss."""
+    result = target.result
     as_recorded = {"test_error": result.get("ema_test_error"),
                    "test_loss": result.get("ema_test_loss"), "decay": result.get("ema_decay")}
     as_recorded = {key: value for key, value in as_recorded.items() if value is not None}

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import CheckpointError, DivergedError, SaveError
-from ..paths import free_name
+from ..paths import free_name, prefix_taken
 from .rundir import CHECKPOINT_PREFIX as PREFIX
 from .rundir import checkpoints_on_disk, next_restart
 from .schedule import NO_WARMUP, WARMUP_WINDOW
@@ -173,7 +173,7 @@ class Checkpoints:
             name = Path(prefix).name
             # one free prefix for all its files (ckpt-7, else ckpt-7.1, …): an earlier
             # ckpt-7 set aside is kept, and each stays a checkpoint that loads
-            target = free_name(corrupt / name, taken=lambda p: any(p.parent.glob(p.name + ".*")))
+            target = free_name(corrupt / name, taken=prefix_taken)
             for path in self.directory.glob(name + ".*"):
                 corrupt.mkdir(exist_ok=True)
                 moved = corrupt / (target.name + path.name[len(name):])
