@@ -237,12 +237,16 @@ def bfloat16_warning(flags: Iterable[str], precision: str, has_gpu: bool) -> Opt
 
 
 def bfloat16_note(flags: Iterable[str], precision: str, has_gpu: bool) -> Optional[str]:
-    """What is known of bfloat16's speed on AVX-512 BF16 without AMX, where the project
-    measured it both ways (results/bench/README.md); None elsewhere."""
+    """What the project measured of bfloat16's speed on a CPU with bfloat16 arithmetic
+    (results/bench/README.md), on AMX and on AVX-512 BF16 without it; None elsewhere."""
     flags = set(flags)
-    if precision != "mixed_bfloat16" or has_gpu or "avx512_bf16" not in flags \
-            or "amx_bf16" in flags:
+    if precision != "mixed_bfloat16" or has_gpu or "avx512_bf16" not in flags:
         return None
+    if "amx_bf16" in flags:
+        return ("trainer.precision=mixed_bfloat16 with AMX: measured 1.47-1.54x float32's "
+                "images/s (ResNet-20, -56, -110) on an Intel Xeon with AMX (family 6 model "
+                "167); it changes the numerics. `python -m rescore.bench "
+                "trainer.precision=mixed_bfloat16` measures this CPU")
     return ("trainer.precision=mixed_bfloat16 on AVX-512 BF16 without AMX: measured 1.4-1.6x "
             "less CPU per image than float32 on an AMD EPYC (Zen 4 class), but 0.71-0.80x "
             "float32's images/s on an Intel Xeon (family 6 model 207); it changes the "
