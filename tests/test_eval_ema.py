@@ -106,6 +106,22 @@ def test_an_ema_result_without_its_loss_is_checked_on_what_it_has(run_dir, tmp_p
 
 
 @pytest.mark.slow
+def test_the_raw_and_the_averaged_weights_are_checked_on_one_read_of_the_data(
+        run_dir, monkeypatch, capsys):
+    """Both checks use the same test set: reading it twice cost an EMA run's eval a second
+    load of the data set (seconds for real CIFAR), and nothing else."""
+    import rescore.eval.check as check_module
+
+    reads = []
+    real_load = check_module.load_splits
+    monkeypatch.setattr(check_module, "load_splits",
+                        lambda d: reads.append(d) or real_load(d))
+    assert main_of("eval", run_dir) == 0
+    assert capsys.readouterr().out.count("equals result.json's exactly") == 6
+    assert len(reads) == 1 and reads[0].download is False
+
+
+@pytest.mark.slow
 def test_an_ema_run_from_before_the_file_is_checked_and_says_what_it_cannot(run_dir, tmp_path,
                                                                             capsys):
     copy = copy_run(run_dir, tmp_path)

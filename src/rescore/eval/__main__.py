@@ -54,16 +54,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         # TensorFlow loads: oneDNN's kernels round differently from Eigen's, so without it
         # an AVX2-only machine would not reproduce its own runs' test error bit for bit.
         cpu.choose_at_startup()
-        from .check import check
+        from .check import EvalSession, check
         from .target import ema_target, ema_weights, resolve
 
         target = resolve(args.path, args.model)
         ema_file = ema_weights(target)  # reads nothing; its note goes into the report below
-        outcome = check(target, args.data_root)
+        session = EvalSession(args.data_root)  # the data read once for both checks
+        outcome = check(target, session)
         print(report(args.path, target, outcome))  # before the EMA check, which may fail
         if ema_file:
             averaged = ema_target(target, ema_file)
-            print(ema_report(averaged, check(averaged, args.data_root)))
+            print(ema_report(averaged, check(averaged, session)))
     except DataError as err:
         print(f"{PROG}: error: {err}\n{PROG} takes the folder as --data-root DIR.",
               file=sys.stderr)

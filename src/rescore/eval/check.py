@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import keras
 import tensorflow as tf
 
+from ..config import Config, DataConfig
 from ..data import load_splits
-from ..data.pipeline import normalization
+from ..data.pipeline import Splits, normalization
 from ..errors import WeightsError
 from ..models import count_trainable_params, resolved_shortcut
 from ..train.build import run_model
@@ -38,11 +39,35 @@ class Outcome:
     val_images: int = 0
 
 
-def check(target: Target, data_root: Optional[str] = None) -> Outcome:
+@dataclass
+class EvalSession:
+    """What one `rescore eval` sets up once for every model it checks (a run's raw weights,
+    then its EMA weights): TensorFlow's settings, and the data set, read when the first
+    target whose weights passed asks for it, and again only for another data config."""
+    data_root: Optional[str] = None  # --data-root; None: data.root as the run had it
+    _configured: bool = False
+    _splits: Optional[Splits] = field(default=None, repr=False)
+    _splits_of: Optional[DataConfig] = None
+
+    def configure(self, c: Config) -> None:
+        if not self._configured:
+            configure_tensorflow(c.trainer)
+            self._configured = True
+
+    def splits(self, c: Config) -> Splits:
+        # Never download (eval writes nothing); data.root as the run had it unless overridden.
+        wanted = replace(c.data, download=False, root=self.data_root or c.data.root)
+        if wanted != self._splits_of:
+            self._splits, self._splits_of = load_splits(wanted), wanted
+        return self._splits
+
+
+def check(target: Target, session: Optional[EvalSession] = None) -> Outcome:
     """Raises WeightsError (weights that do not fit, or hash to something else than
     recorded) before any data is read, DataError when the data set is missing."""
+    session = session or EvalSession()
     c = target.settings
-    configure_tensorflow(c.trainer)
+    session.configure(c)
     model = run_model(c)
     load_weights(model, target)
     sha = weights_sha256(model)
@@ -51,8 +76,7 @@ def check(target: Target, data_root: Optional[str] = None) -> Outcome:
             f"the weights loaded from {target.weights} have sha256 {sha}, but "
             f"{target.expected_from} records {target.expected_sha256}: they are not that "
             f"run's final weights")
-    # Never download (eval writes nothing); data.root as the run had it unless overridden.
-    splits = load_splits(replace(c.data, download=False, root=data_root or c.data.root))
+    splits = session.splits(c)
     stored = target.stored_normalization
     mean, std = stored if stored else normalization(splits.x_train, c.data.normalize)
     eval_step = make_eval_step(model, mean, std, jit_compile=c.trainer.jit_compile)
