@@ -97,14 +97,7 @@ def _as_override_value(value: Any) -> str:
 
 def is_schema_field(dotted: str) -> bool:
     """True if every part of `dotted` names a dataclass field (not a free-form dict key)."""
-    node: Any = Config
-    for part in dotted.split("."):
-        if not dataclasses.is_dataclass(node):
-            return False
-        if part not in {f.name for f in dataclasses.fields(node)}:
-            return False
-        node = _resolved_type(node, part)
-    return True
+    return _field_type(dotted.split(".")) is not None
 
 
 def unknown_option_message(group: str, choice: Any) -> Optional[str]:
