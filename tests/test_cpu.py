@@ -199,6 +199,7 @@ def test_bfloat16_without_hardware_support_is_warned_against(flags, precision, h
      True),  # AMX: the speed-up measured there (below)
     (ZEN3_AVX2 | {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, "mixed_bfloat16", True,
      False),  # the GPU trains it
+    (ZEN3_AVX2 | {"amx_tile", "amx_bf16"}, "mixed_bfloat16", False, True),  # AMX alone
     (ZEN3_AVX2, "mixed_bfloat16", False, False),  # warned instead (above)
     (ZEN3_AVX2 | {"avx512f", "avx512_bf16"}, "mixed_bfloat16", True, False),
     (ZEN3_AVX2 | {"avx512f", "avx512_bf16"}, "float32", False, False),

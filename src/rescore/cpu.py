@@ -240,7 +240,7 @@ def bfloat16_note(flags: Iterable[str], precision: str, has_gpu: bool) -> Option
     """What the project measured of bfloat16's speed on a CPU with bfloat16 arithmetic
     (results/bench/README.md), on AMX and on AVX-512 BF16 without it; None elsewhere."""
     flags = set(flags)
-    if precision != "mixed_bfloat16" or has_gpu or "avx512_bf16" not in flags:
+    if precision != "mixed_bfloat16" or has_gpu or not flags & set(BF16_FLAGS):
         return None
     if "amx_bf16" in flags:
         return ("trainer.precision=mixed_bfloat16 with AMX: measured 1.47-1.54x float32's "
