@@ -330,6 +330,51 @@ def test_a_schedule_ablation_keeps_the_paper_and_modern_recipes_in_one_section(
     assert "(8.75: not comparable, scaled)" in markdown
 
 
+def test_many_ablated_keys_keep_the_figures_readable(paper_vs_modern: Path, tmp_path: Path,
+                                                    monkeypatch):
+    """The paper's recipe against experiment=modern differs in six keys (seven with its EMA,
+    as in results/cifar10_modern_scale1-8): both titles wrap
+    to the figure's width and the curves' labels go under the panel, clear of its x label
+    (the first report of issue 15's runs cut the titles at both edges and squeezed the
+    curves' axes beside a legend wider than the figure)."""
+    import matplotlib.pyplot as pyplot
+
+    from rescore.report import ablation_plot
+
+    kept = []
+    monkeypatch.setattr(pyplot, "close", kept.append)  # keep the figures to measure them
+    runs = collect([paper_vs_modern])
+    keys = differing_keys(runs)
+    assert len(keys) == 6
+    rows = build_ablation(runs, keys)
+    assert ablation_plot.plot_curves(rows, keys, tmp_path / "curves.png")
+    assert ablation_plot.plot_means(rows, keys, tmp_path / "means.png")
+    curves, means = kept
+    for figure in (curves, means):
+        figure.canvas.draw()
+        title = figure._suptitle.get_window_extent()
+        assert 0 <= title.x0 and title.x1 <= figure.bbox.width
+    axes = curves.axes[0]
+    legend = axes.get_legend().get_window_extent()
+    assert legend.y1 < axes.xaxis.label.get_window_extent().y0  # under the x label
+    assert axes.get_window_extent().width > 0.8 * curves.bbox.width  # the curves keep the width
+    for text in axes.get_legend().get_texts():
+        assert max(len(line) for line in text.get_text().split("\n")) <= \
+            ablation_plot.LABEL_WIDTH
+
+
+def test_short_titles_and_labels_are_left_as_they_are():
+    from rescore.report.ablation_plot import curve_label, wrapped_title
+
+    title = "CIFAR-10: test error by unit.placement, mean and 95 % CI (Student's t)"
+    assert wrapped_title(title, 6.0) == title  # 71 characters: within 6 in x 12.5
+    assert wrapped_title("a\nb", 6.0) == "a\nb"
+    label = "unit.placement=bn_after_add (seed 0)"
+    assert curve_label(label) == label
+    long = " ".join(f"key{i}=value{i}" for i in range(10))  # 119 characters
+    assert curve_label(long).split("\n") == [long[:59], long[60:]]  # 59 + 59, at a space
+
+
 def test_without_the_schedule_keys_the_modern_recipe_stays_apart(paper_vs_modern: Path):
     # every other key that differs grouped: only the schedule keeps the modern rows out
     keys = ["data.cutout", "optim.label_smoothing", "optim.nesterov", "optim.wd"]

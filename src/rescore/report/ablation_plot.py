@@ -10,6 +10,7 @@ where they compare.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -19,6 +20,10 @@ from .figures import plot_curve_panels, plt
 from .settings import setting_text
 
 COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+# characters per line of a title that fit across a figure inch at its font size (9-10 pt)
+TITLE_CHARS_PER_INCH = 12.5
+PANEL_WIDTH = 6.5  # inches per panel of ablation_curves.png
+LABEL_WIDTH = 60  # a curve's label wider than this is wrapped and put under the panel
 
 
 def plot_means(rows: Sequence[AblationRow], keys: Sequence[str], out_file: Path
@@ -28,14 +33,13 @@ def plot_means(rows: Sequence[AblationRow], keys: Sequence[str], out_file: Path
     drawn = [(title, members) for title, members in drawn if members]
     if not drawn:
         return None
-    fig, axes = plt.subplots(len(drawn), 1, squeeze=False,
-                             figsize=(max(6.0, 1.3 * max(len(m) for _, m in drawn)),
-                                      3.4 * len(drawn)))
+    width = max(6.0, 1.3 * max(len(m) for _, m in drawn))
+    fig, axes = plt.subplots(len(drawn), 1, squeeze=False, figsize=(width, 3.4 * len(drawn)))
     for ax, (title, members) in zip(axes[:, 0], drawn):
         _means_panel(ax, title, members)
     data_sets = sorted({data_set_name(r.data_name) for _, members in drawn for r in members})
-    fig.suptitle(f"{' and '.join(data_sets)}: test error by {', '.join(keys)}, mean and "
-                 f"95 % CI (Student's t)", fontsize=10)
+    fig.suptitle(wrapped_title(f"{' and '.join(data_sets)}: test error by {', '.join(keys)}, "
+                               f"mean and 95 % CI (Student's t)", width), fontsize=10)
     fig.tight_layout()
     fig.savefig(out_file, dpi=120)
     plt.close(fig)
@@ -70,6 +74,18 @@ def _wrapped(text: str) -> str:
     return text.replace(" ", "\n")  # one key=value per line under each point
 
 
+def wrapped_title(text: str, figure_width: float) -> str:
+    """Each line of `text` broken at spaces to fit a figure `figure_width` inches wide (many
+    ablated keys make a title wider than the figure, cut at both edges)."""
+    width = int(TITLE_CHARS_PER_INCH * figure_width)
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
+def curve_label(text: str) -> str:
+    """A curve's legend label, wrapped at spaces when longer than LABEL_WIDTH."""
+    return text if len(text) <= LABEL_WIDTH else textwrap.fill(text, LABEL_WIDTH)
+
+
 def representative(row: AblationRow) -> Optional[Run]:
     """The run whose curves stand for the row: the furthest, then the lowest seed."""
     with_curves = [r for r in row.runs if r.train_curve or r.heldout_curve]
@@ -84,7 +100,7 @@ def plot_curves(rows: Sequence[AblationRow], keys: Sequence[str], out_file: Path
         for i, row in enumerate(members):
             run = representative(row)
             if run is not None:
-                curves.append((f"{setting_text(row.setting)} (seed {run.seed})",
+                curves.append((curve_label(f"{setting_text(row.setting)} (seed {run.seed})"),
                                COLOURS[i % len(COLOURS)], run))
         if curves:
             panels.append((title, curves, ""))
@@ -95,4 +111,6 @@ def plot_curves(rows: Sequence[AblationRow], keys: Sequence[str], out_file: Path
     ema = any(run.ema_curve for run in drawn)
     title = (f"Training error (dashed), {heldout} error (bold) by {', '.join(keys)}; one "
              "run per setting" + (f"\nthe EMA weights' {heldout} error dotted" if ema else ""))
-    return plot_curve_panels(panels, title, out_file, panel_width=6.5, ema=ema)
+    long_labels = any("\n" in label for _, curves, _ in panels for label, _, _ in curves)
+    return plot_curve_panels(panels, wrapped_title(title, PANEL_WIDTH * len(panels)), out_file,
+                             panel_width=PANEL_WIDTH, ema=ema, legend_below=long_labels)

@@ -64,10 +64,12 @@ Curves = List[Tuple[str, Optional[str], Run]]  # (label, colour, run) per curve
 
 
 def plot_curve_panels(panels: List[Tuple[str, Curves, str]], title: str, out_file: Path,
-                      panel_width: float = 5.5, ema: bool = False) -> Path:
+                      panel_width: float = 5.5, ema: bool = False,
+                      legend_below: bool = False) -> Path:
     """Fig. 6's style: per panel (title, curves, text when empty), each run's training
     error dashed and held-out error bold, on one shared error axis; with `ema` also the
-    held-out error of a run's EMA weights, dotted, where it has one."""
+    held-out error of a run's EMA weights, dotted, where it has one. `legend_below`: long
+    (multi-line) labels go under each panel instead of over its curves."""
     fig, axes = plt.subplots(1, len(panels), figsize=(panel_width * len(panels), 4.2),
                              sharey=True, squeeze=False)
     axes = axes[0]
@@ -78,7 +80,9 @@ def plot_curve_panels(panels: List[Tuple[str, Curves, str]], title: str, out_fil
         ax.set_title(panel_title)
         ax.set_xlabel("iterations")
         ax.grid(alpha=0.3)
-        if curves:
+        if curves and legend_below:
+            pass  # placed after the layout (below)
+        elif curves:
             ax.legend(fontsize=8, loc="best")
         else:
             ax.text(0.5, 0.5, empty_text, ha="center", transform=ax.transAxes)
@@ -86,7 +90,11 @@ def plot_curve_panels(panels: List[Tuple[str, Curves, str]], title: str, out_fil
     axes[0].set_ylim(0, min(100.0, top * 1.05))
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(out_file, dpi=120)
+    if legend_below:  # after the layout, which would shrink the axes to fit it; the saved
+        for ax, (_, curves, _) in zip(axes, panels):  # figure grows to hold it instead
+            if curves:
+                ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    fig.savefig(out_file, dpi=120, **({"bbox_inches": "tight"} if legend_below else {}))
     plt.close(fig)
     return out_file
 
