@@ -80,12 +80,10 @@ def plot_curve_panels(panels: List[Tuple[str, Curves, str]], title: str, out_fil
         ax.set_title(panel_title)
         ax.set_xlabel("iterations")
         ax.grid(alpha=0.3)
-        if curves and legend_below:
-            pass  # placed after the layout (below)
-        elif curves:
-            ax.legend(fontsize=8, loc="best")
-        else:
+        if not curves:
             ax.text(0.5, 0.5, empty_text, ha="center", transform=ax.transAxes)
+        elif not legend_below:  # a legend below is placed after the layout
+            ax.legend(fontsize=8, loc="best")
     axes[0].set_ylabel("error (%)")
     axes[0].set_ylim(0, min(100.0, top * 1.05))
     fig.suptitle(title, fontsize=9)
