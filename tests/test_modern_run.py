@@ -7,6 +7,7 @@ Runs train in this process (tests/_faults.py), stopped through the real SIGTERM 
 
 import json
 
+import numpy as np
 import pytest
 
 from _faults import checkpoint_steps, tiny, train_in_process as train, train_steps
@@ -48,6 +49,30 @@ def test_stopped_and_resumed_run_with_switches_equals_the_uninterrupted_one(
         assert resumed["ema_weights_sha256"] != resumed["weights_sha256"]
         assert "ema_test_error" in resumed
     assert train_steps(resumed_dir) == list(range(1, MAX_STEPS + 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("switch", ["data.mixup=0.4", "data.cutmix=1.0"])
+def test_a_mixing_run_under_xla_logs_the_losses_of_the_plain_run(settings_for, tmp_path,
+                                                                 switch):
+    """trainer.jit_compile=true with mixup or CutMix (λ from the run's table): the same
+    batches and λ, so the logged training losses match the run without XLA to float
+    tolerance: at the first iterations, where the batch and its λ decide the loss, to 1e-5;
+    later the weights drift apart as XLA fuses and reorders arithmetic (about 6e-4 by
+    iteration 12 here), so not bitwise. (That the table holds the λ the step drew before
+    is tests/test_modern_switches.py's.)"""
+    from rescore.train.logging import read_metrics
+
+    train(settings_for(switch), tmp_path / "plain")
+    train(settings_for(switch, "trainer.jit_compile=true"), tmp_path / "xla")
+
+    def losses(name):
+        return [r["loss"] for r in read_metrics(tmp_path / name / "metrics.jsonl")
+                if r["split"] == "train"]
+
+    assert len(losses("xla")) == len(losses("plain")) == MAX_STEPS  # logged every iteration
+    np.testing.assert_allclose(losses("xla")[:3], losses("plain")[:3], rtol=1e-5)
+    np.testing.assert_allclose(losses("xla"), losses("plain"), rtol=2e-3)
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rescore.data.mixing import (beta_draw, cutmix, cutmix_box, cutout,
+from rescore.data.mixing import (beta_draw, beta_table, cutmix, cutmix_box, cutout,
                                  cutout_centers, mixup, regularize_batch, square_mask)
 from rescore.train.ema import Ema, ema_update
 from rescore.train.losses import (dominant_labels, smoothed_targets, training_cross_entropy)
@@ -78,6 +78,49 @@ def test_beta_draws_repeat_for_the_same_seed_and_step_and_differ_across_steps():
     assert float(beta_draw(1, 0, 0.2)) != draws[0]  # and across seeds
 
 
+# seed 3, α 0.2: λ of iterations 0, 1, 7, 12345 and 63999 (two stateless Gamma draws each)
+PINNED_LAMBDAS = {0: 0.07224261, 1: 0.47081414, 7: 0.09361568, 12345: 0.45404956,
+                  63999: 3.150002e-05}
+
+
+def test_the_lambda_table_holds_each_iterations_own_draw_bit_for_bit():
+    """The run's λ are drawn once before training (beta_table) and looked up in the step:
+    each must be the very float32 the step drew for itself before (beta_draw), so mixup runs
+    without XLA train the same bits as before the table."""
+    table = beta_table(3, 0.2, 64000).numpy()
+    assert table.shape == (64000,) and table.dtype == np.float32
+    for step, pinned in PINNED_LAMBDAS.items():
+        assert table[step] == np.float32(pinned)
+        assert table[step] == beta_draw(3, tf.constant(step, tf.int64), 0.2).numpy()
+
+
+@pytest.mark.parametrize("switch", ["mixup", "cutmix"])
+def test_mixup_and_cutmix_under_xla_mix_with_the_same_lambda(switch):
+    """trainer.jit_compile=true: the stateless Gamma has no XLA kernel, so the step gathers
+    λ from the table; XLA and non-XLA runs mix the same pairs with the same λ (and CutMix
+    pastes the same box, bit for bit; mixup's λ·x + (1−λ)·x' may round differently)."""
+    images = tf.random.stateless_normal([8, 32, 32, 3], seed=[1, 2])
+    labels = tf.range(8)
+    lams = beta_table(3, 1.0, 50)
+    alphas = {"mixup_alpha": 1.0} if switch == "mixup" else {"cutmix_alpha": 1.0}
+
+    def apply(x, step):
+        mixed_images, mixed = regularize_batch(x, labels, 3, step, lams=lams, **alphas)
+        return mixed_images, mixed.lam, mixed.partners
+
+    step = tf.constant(7, tf.int64)
+    plain = apply(images, step)
+    compiled = tf.function(apply, jit_compile=True)(images, step)
+    drawn_here = regularize_batch(images, labels, 3, step, **alphas)  # no table: drawn inline
+    assert compiled[1].numpy() == plain[1].numpy() == drawn_here[1].lam.numpy()
+    np.testing.assert_array_equal(compiled[2], plain[2])
+    if switch == "cutmix":
+        np.testing.assert_array_equal(compiled[0], plain[0])
+    else:
+        np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(plain[0], drawn_here[0])
+
+
 @pytest.mark.slow
 def test_beta_draws_have_the_mean_and_variance_of_beta_alpha_alpha():
     alpha = 1.0  # Beta(1, 1) is uniform: mean 1/2, variance 1/12
@@ -111,8 +154,8 @@ PINNED_CUTOUT_CENTERS = [[11, 29], [8, 20], [28, 22]]
 @pytest.mark.parametrize("step", [0, 7, 12345])
 def test_cutout_under_xla_zeroes_the_same_squares(step):
     """trainer.jit_compile=true compiles cutout into the step: the Philox draws and the mask
-    must be the same, so XLA and non-XLA runs train on the same batches. (Mixup and CutMix
-    are refused with XLA at start-up: XLA has no stateless Gamma kernel.)"""
+    must be the same, so XLA and non-XLA runs train on the same batches. (Mixup and CutMix:
+    below, with λ from the run's table.)"""
     images = tf.random.stateless_normal([8, 32, 32, 3], seed=[1, 2])
 
     def apply(x, s):

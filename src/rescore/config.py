@@ -519,9 +519,6 @@ def _check_modern(c: Config, problems: List[str]) -> None:
     if d.mixup > 0 and d.cutmix > 0:
         problems.append(f"data.mixup={d.mixup} and data.cutmix={d.cutmix}: choose one of "
                         f"them (set the other to 0)")
-    if (d.mixup > 0 or d.cutmix > 0) and t.jit_compile:
-        problems.append("data.mixup/data.cutmix draw λ from a stateless Gamma, which XLA "
-                        "cannot compile: set trainer.jit_compile=false")
     if t.strategy == "mirrored" and (d.cutout or d.mixup or d.cutmix or o.label_smoothing
                                      or o.ema.decay is not None or o.swa.start is not None):
         problems.append("data.cutout/mixup/cutmix, optim.label_smoothing, optim.ema and "

@@ -24,8 +24,10 @@ Mixup does): batches are already random permutations (pipeline.BatchOrder), so t
 random images without another draw.
 
 Integer draws (centres) come from Philox as augment.py's do. λ comes from two stateless
-Gamma draws, g₁/(g₁+g₂) ~ Beta(α, α); TensorFlow has no XLA kernel for the stateless
-Gamma, so config.py refuses mixup and cutmix with trainer.jit_compile.
+Gamma draws, g₁/(g₁+g₂) ~ Beta(α, α). TensorFlow has no XLA kernel for the stateless
+Gamma, so the λ of every iteration of a run is drawn once before training (`beta_table`,
+the same ops and seeds, so the same values bit for bit) and the step looks its own up by
+index, which XLA compiles: runs with and without trainer.jit_compile mix with the same λ.
 """
 
 from __future__ import annotations
@@ -101,6 +103,19 @@ def beta_draw(seed, step, alpha: float):
                    tf.float32)
 
 
+def beta_table(seed: int, alpha: float, stop: int) -> tf.Tensor:
+    """[stop] float32: `beta_draw(seed, s, alpha)` for every iteration s < stop, drawn in
+    one graph before training (about 3 s for 64,000 on 2 CPU cores). The step gathers λ
+    from it (`regularize_batch`), so the Gamma draws stay out of the compiled step."""
+    return _draw_betas(tf.constant(seed, tf.int64), tf.constant(alpha, tf.float64),
+                       tf.range(stop, dtype=tf.int64))
+
+
+@tf.function(reduce_retracing=True)  # one trace for every run of the process
+def _draw_betas(seed, alpha, steps):
+    return tf.map_fn(lambda s: beta_draw(seed, s, alpha), steps, fn_output_signature=tf.float32)
+
+
 def box_key(seed, step):
     """The seed of CutMix's box centre: split off the λ stream's key, so λ and the centre
     are independent."""
@@ -147,14 +162,18 @@ def cutmix(images, labels, lam, seed, step) -> tuple:
 
 
 def regularize_batch(images, labels, seed, step, cutout_size: int = 0, mixup_alpha: float = 0.0,
-                     cutmix_alpha: float = 0.0):
+                     cutmix_alpha: float = 0.0, lams=None):
     """The switched-on regularisers, in order cutout → mixup or cutmix, on normalised
     float images. Returns (images, Mixed or None). Decided at trace time: with everything
-    off this returns its inputs untouched."""
+    off this returns its inputs untouched. `lams`: the run's `beta_table` for the α in
+    use, λ looked up at `step` (what the training step passes, XLA or not); None draws λ
+    here (the same value; not XLA-compilable)."""
     if cutout_size:
         images = cutout(images, seed, step, cutout_size)
+    alpha = mixup_alpha or cutmix_alpha
+    if alpha <= 0:
+        return images, None
+    lam = beta_draw(seed, step, alpha) if lams is None else tf.gather(lams, step)
     if mixup_alpha > 0:
-        return mixup(images, labels, beta_draw(seed, step, mixup_alpha))
-    if cutmix_alpha > 0:
-        return cutmix(images, labels, beta_draw(seed, step, cutmix_alpha), seed, step)
-    return images, None
+        return mixup(images, labels, lam)
+    return cutmix(images, labels, lam, seed, step)
