@@ -53,8 +53,8 @@ def test_stopped_and_resumed_run_with_switches_equals_the_uninterrupted_one(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("switch", ["data.mixup=0.4", "data.cutmix=1.0"])
-def test_a_mixing_run_under_xla_logs_the_losses_of_the_plain_run(settings_for, tmp_path,
-                                                                 switch):
+def test_a_mixing_run_under_xla_logs_the_losses_of_the_run_without_xla(settings_for, tmp_path,
+                                                                        switch):
     """trainer.jit_compile=true with mixup or CutMix (λ from the run's table): the same
     batches and λ, so the logged training losses match the run without XLA to float
     tolerance: at the first iterations, where the batch and its λ decide the loss, to 1e-5;
@@ -63,16 +63,16 @@ def test_a_mixing_run_under_xla_logs_the_losses_of_the_plain_run(settings_for, t
     is tests/test_modern_switches.py's.)"""
     from rescore.train.logging import read_metrics
 
-    train(settings_for(switch), tmp_path / "plain")
+    train(settings_for(switch), tmp_path / "no_xla")
     train(settings_for(switch, "trainer.jit_compile=true"), tmp_path / "xla")
 
     def losses(name):
         return [r["loss"] for r in read_metrics(tmp_path / name / "metrics.jsonl")
                 if r["split"] == "train"]
 
-    assert len(losses("xla")) == len(losses("plain")) == MAX_STEPS  # logged every iteration
-    np.testing.assert_allclose(losses("xla")[:3], losses("plain")[:3], rtol=1e-5)
-    np.testing.assert_allclose(losses("xla"), losses("plain"), rtol=2e-3)
+    assert len(losses("xla")) == len(losses("no_xla")) == MAX_STEPS  # logged every iteration
+    np.testing.assert_allclose(losses("xla")[:3], losses("no_xla")[:3], rtol=1e-5)
+    np.testing.assert_allclose(losses("xla"), losses("no_xla"), rtol=2e-3)
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from rescore.data.mixing import (beta_draw, beta_table, cutmix, cutmix_box, cutout,
-                                 cutout_centers, mixup, regularize_batch, square_mask)
+                                 cutout_centers, mixup, regularize_batch, square_mask,
+                                 table_lambda)
 from rescore.train.ema import Ema, ema_update
 from rescore.train.losses import (dominant_labels, smoothed_targets, training_cross_entropy)
 from rescore.train.step import cross_entropy
@@ -94,6 +95,16 @@ def test_the_lambda_table_holds_each_iterations_own_draw_bit_for_bit():
         assert table[step] == beta_draw(3, tf.constant(step, tf.int64), 0.2).numpy()
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_iterations_past_the_table_reuse_it_cyclically(jit_compile):
+    """Only the bench numbers iterations past a run's last; they must neither raise (CPU)
+    nor read a clamped or zero λ (XLA, GPU): iteration 7 of a 5-entry table is entry 2."""
+    table = beta_table(3, 0.2, 5)
+    look_up = tf.function(table_lambda, jit_compile=jit_compile)
+    for step, entry in ((0, 0), (4, 4), (5, 0), (7, 2), (12345, 0)):
+        assert look_up(table, tf.constant(step, tf.int64)).numpy() == table.numpy()[entry]
+
+
 @pytest.mark.parametrize("switch", ["mixup", "cutmix"])
 def test_mixup_and_cutmix_under_xla_mix_with_the_same_lambda(switch):
     """trainer.jit_compile=true: the stateless Gamma has no XLA kernel, so the step gathers
@@ -105,7 +116,7 @@ def test_mixup_and_cutmix_under_xla_mix_with_the_same_lambda(switch):
     alphas = {"mixup_alpha": 1.0} if switch == "mixup" else {"cutmix_alpha": 1.0}
 
     def apply(x, step):
-        mixed_images, mixed = regularize_batch(x, labels, 3, step, lams=lams, **alphas)
+        mixed_images, mixed = regularize_batch(x, labels, 3, step, lambda_table=lams, **alphas)
         return mixed_images, mixed.lam, mixed.partners
 
     step = tf.constant(7, tf.int64)

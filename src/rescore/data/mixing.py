@@ -28,6 +28,7 @@ Gamma draws, g₁/(g₁+g₂) ~ Beta(α, α). TensorFlow has no XLA kernel for t
 Gamma, so the λ of every iteration of a run is drawn once before training (`beta_table`,
 the same ops and seeds, so the same values bit for bit) and the step looks its own up by
 index, which XLA compiles: runs with and without trainer.jit_compile mix with the same λ.
+Iterations past the run's last (only the bench numbers them) reuse the table cyclically.
 """
 
 from __future__ import annotations
@@ -106,14 +107,23 @@ def beta_draw(seed, step, alpha: float):
 def beta_table(seed: int, alpha: float, stop: int) -> tf.Tensor:
     """[stop] float32: `beta_draw(seed, s, alpha)` for every iteration s < stop, drawn in
     one graph before training (about 3 s for 64,000 on 2 CPU cores). The step gathers λ
-    from it (`regularize_batch`), so the Gamma draws stay out of the compiled step."""
+    from it (`table_lambda`), so the Gamma draws stay out of the compiled step."""
     return _draw_betas(tf.constant(seed, tf.int64), tf.constant(alpha, tf.float64),
                        tf.range(stop, dtype=tf.int64))
 
 
-@tf.function(reduce_retracing=True)  # one trace for every run of the process
+@tf.function(reduce_retracing=True)  # tensors in: runs of other seeds, α and lengths share traces
 def _draw_betas(seed, alpha, steps):
     return tf.map_fn(lambda s: beta_draw(seed, s, alpha), steps, fn_output_signature=tf.float32)
+
+
+def table_lambda(lambda_table, step):
+    """λ of iteration `step` from the run's `beta_table`. A training step is always below the
+    table's length (the run's max_steps); the bench numbers iterations past it, and there
+    the table wraps around (on CPU an index past the end would raise, under XLA and on GPU
+    it would be clamped or read as 0 without a word)."""
+    length = tf.cast(tf.shape(lambda_table)[0], tf.int64)
+    return tf.gather(lambda_table, tf.math.floormod(tf.cast(step, tf.int64), length))
 
 
 def box_key(seed, step):
@@ -162,18 +172,19 @@ def cutmix(images, labels, lam, seed, step) -> tuple:
 
 
 def regularize_batch(images, labels, seed, step, cutout_size: int = 0, mixup_alpha: float = 0.0,
-                     cutmix_alpha: float = 0.0, lams=None):
+                     cutmix_alpha: float = 0.0, lambda_table=None):
     """The switched-on regularisers, in order cutout → mixup or cutmix, on normalised
     float images. Returns (images, Mixed or None). Decided at trace time: with everything
-    off this returns its inputs untouched. `lams`: the run's `beta_table` for the α in
-    use, λ looked up at `step` (what the training step passes, XLA or not); None draws λ
-    here (the same value; not XLA-compilable)."""
+    off this returns its inputs untouched. `lambda_table`: the run's `beta_table` for the
+    α in use, λ looked up at `step` (what the training step passes, XLA or not); None
+    draws λ here (the same value, but not XLA-compilable: for direct use and tests)."""
     if cutout_size:
         images = cutout(images, seed, step, cutout_size)
     alpha = mixup_alpha or cutmix_alpha
     if alpha <= 0:
         return images, None
-    lam = beta_draw(seed, step, alpha) if lams is None else tf.gather(lams, step)
+    lam = (beta_draw(seed, step, alpha) if lambda_table is None
+           else table_lambda(lambda_table, step))
     if mixup_alpha > 0:
         return mixup(images, labels, lam)
     return cutmix(images, labels, lam, seed, step)

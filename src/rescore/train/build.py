@@ -121,7 +121,7 @@ def build_run(c: Config, splits: Optional[Splits] = None) -> Run:
 
     # issue 15's switches (cutout, mixup/CutMix, label smoothing, EMA, SWA): None when all
     # are off; EMA and SWA make their averages here, before a checkpoint restores them
-    modern = Modern.of(c, model, order.steps_per_epoch)
+    modern = Modern.of(c, model, order.steps_per_epoch, max_steps)
 
     # the compiled steps (the switches only on one device: config.py refuses them mirrored)
     inputs = StepInputs.of(c, mean, std)

@@ -12,7 +12,7 @@ turns the SWA average into the model between the loop and the final result.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import keras
 import numpy as np
@@ -21,10 +21,12 @@ from ..config import Config
 from ..data.mixing import beta_table, regularize_batch
 from .ema import Ema
 from .losses import dominant_labels, training_cross_entropy
-from .schedule import ema_decay, scaled_schedule, swa_every, swa_start
+from .schedule import ema_decay, swa_every, swa_start
 from .swa import Swa
 
 if TYPE_CHECKING:
+    import tensorflow as tf
+
     from .build import Run
     from .step import StepInputs
 
@@ -37,21 +39,23 @@ class Modern:
     label_smoothing: float = 0.0
     ema: Optional[Ema] = None
     swa: Optional[Swa] = None
-    lams: Any = None  # mixup/CutMix's λ of every iteration (mixing.beta_table), else None
+    # mixup/CutMix's λ of every iteration, [max_steps] float32 (mixing.beta_table), else None
+    lambda_table: Optional["tf.Tensor"] = None
 
     @classmethod
-    def of(cls, c: Config, model: keras.Model, steps_per_epoch: int) -> Optional["Modern"]:
-        """The switches of config `c` for `model` (None: all off). EMA and SWA make their
-        averages here, so they exist before a checkpoint restores them."""
+    def of(cls, c: Config, model: keras.Model, steps_per_epoch: int,
+           max_steps: int) -> Optional["Modern"]:
+        """The switches of config `c` for `model` (None: all off), for a run of `max_steps`
+        iterations (scaled: build_run's). EMA and SWA make their averages here, so they
+        exist before a checkpoint restores them; mixup/CutMix draw every iteration's λ."""
         d, o = c.data, c.optim
-        max_steps = scaled_schedule(o.max_steps, [], 0, o.schedule_scale)[0]
         ema = Ema(model, ema_decay(o)) if o.ema.decay is not None else None
         swa = None
         if o.swa.start is not None:
             swa = Swa(model, swa_start(o), swa_every(o, steps_per_epoch), max_steps)
         alpha = d.mixup or d.cutmix  # config.py allows one of them at most
-        lams = beta_table(c.seed, alpha, max_steps) if alpha > 0 else None
-        modern = cls(d.cutout, d.mixup, d.cutmix, o.label_smoothing, ema, swa, lams)
+        lambda_table = beta_table(c.seed, alpha, max_steps) if alpha > 0 else None
+        modern = cls(d.cutout, d.mixup, d.cutmix, o.label_smoothing, ema, swa, lambda_table)
         return modern if modern.any_on else None
 
     @property
@@ -69,7 +73,7 @@ class Modern:
     def regularize(self, x, labels, seed, step):
         """(normalised images, Mixed or None) after cutout and mixup/CutMix."""
         return regularize_batch(x, labels, seed, step, self.cutout, self.mixup, self.cutmix,
-                                self.lams)
+                                self.lambda_table)
 
     def loss(self, labels, logits, mixed, plain):
         """The training cross-entropy; `plain` (the paper's) when neither smoothing nor
