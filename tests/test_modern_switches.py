@@ -122,7 +122,9 @@ def test_mixup_and_cutmix_under_xla_mix_with_the_same_lambda(switch):
     step = tf.constant(7, tf.int64)
     plain = apply(images, step)
     compiled = tf.function(apply, jit_compile=True)(images, step)
-    drawn_here = regularize_batch(images, labels, 3, step, **alphas)  # no table: drawn inline
+    drawn_lam = beta_draw(3, step, 1.0)  # the λ the step drew for itself before the table
+    drawn_here = (mixup(images, labels, drawn_lam) if switch == "mixup"
+                  else cutmix(images, labels, drawn_lam, 3, step))
     assert compiled[1].numpy() == plain[1].numpy() == drawn_here[1].lam.numpy()
     np.testing.assert_array_equal(compiled[2], plain[2])
     if switch == "cutmix":
@@ -130,6 +132,11 @@ def test_mixup_and_cutmix_under_xla_mix_with_the_same_lambda(switch):
     else:
         np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(plain[0], drawn_here[0])
+
+
+def test_mixing_without_the_lambda_table_says_what_is_missing():
+    with pytest.raises(ValueError, match="pass lambda_table"):
+        regularize_batch(tf.zeros([2, 4, 4, 3]), tf.constant([0, 1]), 0, 0, mixup_alpha=0.2)
 
 
 @pytest.mark.slow

@@ -176,15 +176,14 @@ def regularize_batch(images, labels, seed, step, cutout_size: int = 0, mixup_alp
     """The switched-on regularisers, in order cutout → mixup or cutmix, on normalised
     float images. Returns (images, Mixed or None). Decided at trace time: with everything
     off this returns its inputs untouched. `lambda_table`: the run's `beta_table` for the
-    α in use, λ looked up at `step` (what the training step passes, XLA or not); None
-    draws λ here (the same value, but not XLA-compilable: for direct use and tests)."""
+    α in use (train/modern.py draws it), λ looked up at `step`."""
     if cutout_size:
         images = cutout(images, seed, step, cutout_size)
-    alpha = mixup_alpha or cutmix_alpha
-    if alpha <= 0:
+    if mixup_alpha <= 0 and cutmix_alpha <= 0:
         return images, None
-    lam = (beta_draw(seed, step, alpha) if lambda_table is None
-           else table_lambda(lambda_table, step))
+    if lambda_table is None:
+        raise ValueError("mixup and CutMix take λ from the run's beta_table: pass lambda_table")
+    lam = table_lambda(lambda_table, step)
     if mixup_alpha > 0:
         return mixup(images, labels, lam)
     return cutmix(images, labels, lam, seed, step)
