@@ -107,16 +107,35 @@ def test_eval_makes_the_cpu_choice_training_makes_and_prints_it(run_dir: Path):
 def test_eval_says_whether_it_runs_where_the_run_trained(run_dir: Path, tmp_path: Path,
                                                           capsys):
     assert eval_main(run_dir) == 0
-    assert ("  trained on      the same CPU model and oneDNN state as the run's last stretch "
+    assert ("  trained on      the same CPU kind and oneDNN state as the run's last stretch "
             "(segments.jsonl)") in capsys.readouterr().out
     moved = copy_run(run_dir, tmp_path)
     lines = (moved / "segments.jsonl").read_text().splitlines()
     last = json.loads(lines[-1])
-    last["cpu"] = "AMD EPYC 7B13"
+    # the same name, another generation: what two of the project's Xeons report
+    last["cpu_family_model"] = "family 6 model 1"
     (moved / "segments.jsonl").write_text("\n".join(lines[:-1] + [json.dumps(last)]) + "\n")
     assert eval_main(moved) == 0
-    assert ("  trained on      CPU AMD EPYC 7B13 in the run's last stretch (segments.jsonl), "
-            "not this machine's") in capsys.readouterr().out
+    assert (f"  trained on      CPU {last['cpu']} (family 6 model 1, {last['isa']}) in the run's "
+            f"last stretch (segments.jsonl), not this machine's {last['cpu']} (") \
+        in capsys.readouterr().out
+
+
+def test_cpu_kinds_tell_apart_cpus_a_virtual_machine_names_alike():
+    from rescore.cpu import Cpu
+    from rescore.eval.__main__ import cpu_kinds
+
+    xeon = "Intel(R) Xeon(R) Processor"
+    amx = Cpu(xeon, frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile"}),
+              "family 6 model 143")
+    segment = {"cpu": xeon, "cpu_family_model": "family 6 model 207", "isa": "avx512_bf16"}
+    assert cpu_kinds(segment, amx) == (f"{xeon} (family 6 model 207, avx512_bf16)",
+                                       f"{xeon} (family 6 model 143, amx)")
+    same = {"cpu": xeon, "cpu_family_model": "family 6 model 143", "isa": "amx"}
+    assert cpu_kinds(same, amx) == (f"{xeon} (family 6 model 143, amx)",) * 2
+    # a segment from before family/model and ISA were recorded: by name alone
+    assert cpu_kinds({"cpu": xeon}, amx) == (xeon, xeon)
+    assert cpu_kinds({"cpu": "AMD EPYC 7B13"}, amx) == ("AMD EPYC 7B13", xeon)
 
 
 def test_a_onednn_value_tensorflow_ignores_exits_2_before_anything():

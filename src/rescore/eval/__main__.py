@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from .. import cpu
 from ..errors import DataError, RescoreError
@@ -146,13 +146,31 @@ def training_machine_line(target) -> Optional[str]:
         return None
     last = segments[-1]
     here = cpu.onednn_active()
-    differs = ([f"CPU {last['cpu']}"] if last["cpu"] != cpu.read_cpu().model else []) + \
+    trained_kind, this_kind = cpu_kinds(last, cpu.read_cpu())
+    differs = ([f"CPU {trained_kind}"] if trained_kind != this_kind else []) + \
         ([f"oneDNN {cpu.onednn_word(last['onednn']['enabled'])}"]
          if here is not None and last["onednn"]["enabled"] != here else [])
     if not differs:
-        return "the same CPU model and oneDNN state as the run's last stretch (segments.jsonl)"
+        return "the same CPU kind and oneDNN state as the run's last stretch (segments.jsonl)"
     return (f"{', '.join(differs)} in the run's last stretch (segments.jsonl), not this "
-            f"machine's: the numbers may differ from result.json's in their last digits")
+            f"machine's{'' if trained_kind == this_kind else f' {this_kind}'}: the numbers "
+            f"may differ from result.json's in their last digits")
+
+
+def cpu_kinds(segment: dict, here: cpu.Cpu) -> Tuple[str, str]:
+    """The CPU kind a segment trained on and this machine's, described alike. Virtual
+    machines give different CPUs one name ("Intel(R) Xeon(R) Processor" for both an
+    AVX-512 and an AMX generation), so the family/model numbers and the ISA level count
+    too, wherever the segment recorded them (older segments compare by name alone)."""
+    recorded = [key for key in ("cpu_family_model", "isa") if segment.get(key)]
+    mine = {"cpu_family_model": here.family_model, "isa": cpu.isa_level(here.flags)}
+    return (_kind(segment["cpu"], [segment[key] for key in recorded]),
+            _kind(here.model, [mine[key] for key in recorded]))
+
+
+def _kind(name: str, details: List[str]) -> str:
+    shown = ", ".join(d for d in details if d)
+    return f"{name} ({shown})" if shown else name
 
 
 def _sha_check(target) -> str:
